@@ -1,0 +1,205 @@
+"""The `dive` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import anyio
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dive import __version__
+
+app = typer.Typer(help="DIVE Gym: MCP tool servers, a gym, and diverse verified tool-use tasks.", no_args_is_help=True)
+world_app = typer.Typer(help="Build and inspect the offline world the servers operate on.", no_args_is_help=True)
+tools_app = typer.Typer(help="List and self-test the tools of the MCP servers.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+app.add_typer(tools_app, name="tools")
+
+console = Console()
+err = Console(stderr=True)
+
+WorldOption = Annotated[Optional[Path], typer.Option("--world", help="World folder (default: the default world, built on first use).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"dive-gym {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """DIVE Gym command line."""
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+# -- world ---------------------------------------------------------------------------------------
+
+@world_app.command("build")
+def world_build(
+    seed: Annotated[int, typer.Option(help="Seed for the generated parts; same seed, byte-identical world.")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Where to write the world (default: the default world folder).")] = None,
+) -> None:
+    """Build the deterministic offline world (database, file tree, website, media)."""
+    from dive.world import build_world, default_world_dir
+
+    target = out or default_world_dir(seed)
+    started = time.perf_counter()
+    world = build_world(target, seed=seed)
+    elapsed = time.perf_counter() - started
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(world.manifest.counts.items()))
+    console.print(f"built world (seed {seed}) at [bold]{world.root}[/] in {elapsed:.1f} s")
+    console.print(f"  {counts}")
+
+
+@world_app.command("seeds")
+def world_seeds(
+    domain: Annotated[Optional[str], typer.Option(help="Only entities present in this domain.")] = None,
+    type: Annotated[Optional[str], typer.Option("--type", help="Only entities of this type (city, country, ...).")] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many (0: all).")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON entity per line.")] = False,
+    world: WorldOption = None,
+) -> None:
+    """List the seed pool: the world's entities that synthesis starts from."""
+    from dive.world import ensure_world
+
+    entities = ensure_world(world).entities(type=type, domain=domain)
+    shown = entities if limit <= 0 else entities[:limit]
+    if as_json:
+        for entity in shown:
+            print(entity.model_dump_json())
+        return
+    table = Table(title=f"{len(entities)} seed entities" + (f" in {domain}" if domain else ""))
+    for col in ("id", "type", "name", "domains"):
+        table.add_column(col)
+    for entity in shown:
+        table.add_row(entity.id, entity.type, entity.name, ",".join(entity.domains))
+    console.print(table)
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+class Transport(str, Enum):
+    stdio = "stdio"
+    http = "http"
+
+
+@app.command("serve")
+def serve_command(
+    domain: Annotated[str, typer.Argument(help="The domain to serve (see `dive tools list`).")],
+    transport: Annotated[Transport, typer.Option(help="stdio, or streamable HTTP at http://HOST:PORT/mcp.")] = Transport.stdio,
+    host: Annotated[str, typer.Option(help="HTTP host to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    world: WorldOption = None,
+    tool_timeout: Annotated[float, typer.Option(help="Seconds a tool call may take.")] = 30.0,
+) -> None:
+    """Serve one domain's tools as an MCP server."""
+    from dive.servers import domains
+    from dive.servers.serving import serve
+
+    if domain not in domains():
+        raise _fail(f"unknown domain {domain!r}; known: {', '.join(domains())}")
+    serve(domain, transport=transport.value, host=host, port=port, world=world, tool_timeout=tool_timeout)
+
+
+# -- tools ---------------------------------------------------------------------------------------
+
+@tools_app.command("list")
+def tools_list(
+    domain: Annotated[Optional[str], typer.Option(help="Only this domain.")] = None,
+    servers: Annotated[Optional[Path], typer.Option(help="List the tools of the servers in this MCP client config instead.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List tools with their domain and retrieval/processing kind, and per-domain counts."""
+    from dive.env import list_server_tools
+
+    try:
+        listed = anyio.run(lambda: list_server_tools(servers, domain=domain))
+    except Exception as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        print(json.dumps([t.model_dump() for t in listed], indent=2))
+        return
+    table = Table(title="Tools")
+    for col in ("domain", "tool", "kind", "held out", "description"):
+        table.add_column(col, overflow="fold")
+    for t in listed:
+        table.add_row(t.domain, t.name, t.kind or "?", "yes" if t.held_out else "", t.description.split("\n")[0][:70])
+    console.print(table)
+    summary = Table(title="Per domain")
+    for col in ("domain", "tools", "retrieval", "processing", "held out"):
+        summary.add_column(col)
+    by_domain: dict[str, list] = {}
+    for t in listed:
+        by_domain.setdefault(t.domain, []).append(t)
+    for name, items in by_domain.items():
+        summary.add_row(name, str(len(items)), str(sum(t.kind == "retrieval" for t in items)),
+                        str(sum(t.kind == "processing" for t in items)), "yes" if items[0].held_out else "no")
+    summary.add_row("[bold]all[/]", str(len(listed)), str(sum(t.kind == "retrieval" for t in listed)),
+                    str(sum(t.kind == "processing" for t in listed)), "")
+    console.print(summary)
+
+
+@tools_app.command("validate")
+def tools_validate(
+    domain: Annotated[Optional[list[str]], typer.Option(help="Only this domain (repeatable).")] = None,
+    transport: Annotated[str, typer.Option(help="stdio (a server process per domain) or inprocess.")] = "stdio",
+    world: WorldOption = None,
+) -> None:
+    """Run every tool's self-test through a real MCP client and print a table; exit 1 if any fails."""
+    from dive.servers.selftest import run_self_tests
+
+    results = anyio.run(lambda: run_self_tests(domain, world=world, transport=transport))  # type: ignore[arg-type]
+    table = Table(title="Tool self-tests")
+    for col in ("domain", "tool", "example", "result", "ms", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        table.add_row(r.domain, r.tool, str(r.example), "[green]pass[/]" if r.ok else "[red]FAIL[/]",
+                      f"{r.latency_ms:.1f}", r.detail[:120])
+    console.print(table)
+    failed = [r for r in results if not r.ok]
+    tools = {(r.domain, r.tool) for r in results}
+    console.print(f"{len(results) - len(failed)}/{len(results)} self-tests passed over {len(tools)} tools")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+# -- doctor --------------------------------------------------------------------------------------
+
+@app.command("doctor")
+def doctor() -> None:
+    """Check what DIVE Gym needs on this machine and say how to fix what is missing."""
+    from dive.doctor import run_checks
+
+    table = Table(title="dive doctor")
+    for col in ("check", "status", "detail", "how to fix"):
+        table.add_column(col, overflow="fold")
+    checks = run_checks()
+    for c in checks:
+        status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
+        table.add_row(c.name, status, c.detail, "" if c.ok else c.fix)
+    console.print(table)
+    if any(c.required and not c.ok for c in checks):
+        raise typer.Exit(code=1)
+
+
+def run() -> None:
+    """Entry point for `python -m dive`."""
+    app(prog_name="dive")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())

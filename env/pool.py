@@ -1,0 +1,298 @@
+"""The client pool: the one way the project talks to MCP servers, ours or anyone's.
+
+It connects to every server of a standard client config concurrently, lists their tools, calls
+them with timeouts, and records every call into a `Trace`. A server that dies is reported as a
+failed call (never a hang) and named in every later call to it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.from_thread
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+from .config import ConfigError, MCPConfig, ServerConfig
+from .trace import ListedTool, ToolCallRecord, Trace
+
+#: The request `_meta` key that names the session on the server (see dive.servers.kit.sessions).
+SESSION_META_KEY = "dive/session"
+DEFAULT_CALL_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 60.0
+
+
+class PoolError(RuntimeError):
+    """The pool could not start or use a server; the message names the server and the cause."""
+
+
+@dataclass
+class _Connection:
+    name: str
+    target: Any
+    client: Client | None = None
+    tools: dict[str, ListedTool] = field(default_factory=dict)
+    ready: anyio.Event = field(default_factory=anyio.Event)
+    stop: anyio.Event = field(default_factory=anyio.Event)
+    dead: str | None = None
+    pending: set[anyio.CancelScope] = field(default_factory=set)
+
+
+def _target(config: ServerConfig) -> Any:
+    if config.url:
+        return config.url
+    assert config.command is not None
+    return StdioServerParameters(command=config.command, args=config.args, env=config.env, cwd=config.cwd)
+
+
+class ClientPool:
+    """Connections to a set of MCP servers, used as `async with ClientPool(config) as pool:`.
+
+    `servers` may also map names to in-process server objects (an `MCPServer`), which the SDK
+    connects through its in-memory transport.
+    """
+
+    def __init__(
+        self,
+        config: MCPConfig | Mapping[str, Any] | str | None = None,
+        *,
+        servers: Mapping[str, Any] | None = None,
+        timeout: float = DEFAULT_CALL_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        session: str | None = None,
+    ) -> None:
+        targets: dict[str, Any] = {}
+        if config is not None:
+            for name, server in MCPConfig.load(config).servers.items():
+                targets[name] = _target(server)
+        targets.update(servers or {})
+        if not targets:
+            raise ConfigError("the client pool needs at least one server")
+        self._connections = {name: _Connection(name, target) for name, target in targets.items()}
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.trace = Trace(session=session or uuid.uuid4().hex)
+        self._exposed: dict[str, tuple[str, str]] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ClientPool:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        for conn in self._connections.values():
+            self._task_group.start_soon(self._hold, conn)
+        failed: list[str] = []
+        try:
+            with anyio.fail_after(self.connect_timeout):
+                for conn in self._connections.values():
+                    await conn.ready.wait()
+        except TimeoutError:
+            failed = [f"{c.name}: no answer within {self.connect_timeout:g} s" for c in self._connections.values()
+                      if not c.ready.is_set()]
+        failed += [f"{c.name}: {c.dead}" for c in self._connections.values() if c.dead]
+        if failed:
+            await self.__aexit__(None, None, None)
+            raise PoolError("could not connect to MCP server(s): " + "; ".join(failed))
+        self._index_tools()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        for conn in self._connections.values():
+            conn.stop.set()
+        if self._task_group is not None:
+            self._task_group.cancel_scope.deadline = anyio.current_time() + 10
+            await self._task_group.__aexit__(None, None, None)
+            self._task_group = None
+
+    async def _hold(self, conn: _Connection) -> None:
+        """Own one connection for the pool's lifetime (the SDK client must be entered and left in one task)."""
+        try:
+            async with Client(conn.target, read_timeout_seconds=None) as client:
+                conn.client = client
+                conn.tools = {t.name: t for t in await self._list(conn.name, client)}
+                conn.ready.set()
+                await conn.stop.wait()
+        except Exception as exc:  # a server that fails to start or dies: record why, fail its calls
+            conn.dead = _describe(exc)
+        finally:
+            conn.client = None
+            if not conn.stop.is_set() and conn.dead is None:
+                conn.dead = "the server closed the connection"
+            for scope in list(conn.pending):
+                scope.cancel()
+            conn.ready.set()
+
+    @staticmethod
+    async def _list(server: str, client: Client) -> list[ListedTool]:
+        tools: list[ListedTool] = []
+        cursor: str | None = None
+        while True:
+            page = await client.list_tools(cursor=cursor)
+            for t in page.tools:
+                tools.append(
+                    ListedTool(
+                        server=server,
+                        name=t.name,
+                        description=t.description or "",
+                        input_schema=dict(t.input_schema or {}),
+                        output_schema=dict(t.output_schema) if t.output_schema else None,
+                        meta=dict(t.meta or {}),
+                    )
+                )
+            cursor = page.next_cursor
+            if not cursor:
+                return tools
+
+    def _index_tools(self) -> None:
+        counts: dict[str, int] = {}
+        for conn in self._connections.values():
+            for name in conn.tools:
+                counts[name] = counts.get(name, 0) + 1
+        self._exposed = {}
+        for conn in self._connections.values():
+            for name in conn.tools:
+                exposed = name if counts[name] == 1 else f"{conn.name}__{name}"
+                self._exposed[exposed] = (conn.name, name)
+
+    # -- use ---------------------------------------------------------------------------------
+
+    @property
+    def servers(self) -> list[str]:
+        return list(self._connections)
+
+    def tools(self) -> list[ListedTool]:
+        """Every tool of every server, as listed at connection time."""
+        return [tool for conn in self._connections.values() for tool in conn.tools.values()]
+
+    def exposed_names(self) -> dict[str, ListedTool]:
+        """Tools by the name a model calls them: their own name, or `server__name` where two servers share it."""
+        return {exposed: self._connections[s].tools[n] for exposed, (s, n) in self._exposed.items()}
+
+    def resolve(self, tool: str, server: str | None = None) -> tuple[str, str]:
+        """(server, tool name) for an exposed name, or a tool of a named server."""
+        if server is not None:
+            conn = self._connections.get(server)
+            if conn is None:
+                raise PoolError(f"unknown server {server!r}; servers: {', '.join(self._connections)}")
+            if tool not in conn.tools and conn.dead is None:
+                raise PoolError(f"server {server!r} has no tool {tool!r}")
+            return server, tool
+        if tool not in self._exposed:
+            raise PoolError(f"unknown tool {tool!r}")
+        return self._exposed[tool]
+
+    def new_session(self, session: str | None = None) -> Trace:
+        """Start a fresh server-side session (fresh world state) with an empty trace; returns the old trace."""
+        old = self.trace
+        self.trace = Trace(session=session or uuid.uuid4().hex)
+        return old
+
+    async def call(
+        self, tool: str, arguments: Mapping[str, Any] | None = None, *, server: str | None = None,
+        timeout: float | None = None,
+    ) -> ToolCallRecord:
+        """Call a tool and record the call. Tool errors, timeouts and dead servers come back as a
+        record with `is_error=True` and an `error` that says why; only an unknown tool raises."""
+        server_name, name = self.resolve(tool, server)
+        conn = self._connections[server_name]
+        args = dict(arguments or {})
+        listed = conn.tools.get(name)
+        record = ToolCallRecord(
+            index=len(self.trace.calls), server=server_name, tool=name, arguments=args,
+            schema_hash=listed.schema_hash if listed else None,
+        )
+        limit = self.timeout if timeout is None else timeout
+        started = time.perf_counter()
+        try:
+            if conn.dead is not None or conn.client is None:
+                raise PoolError(f"server {server_name!r} is not available: {conn.dead or 'not connected'}")
+            with anyio.CancelScope() as scope:
+                conn.pending.add(scope)
+                try:
+                    with anyio.fail_after(limit):
+                        result = await conn.client.call_tool(name, args, meta={SESSION_META_KEY: self.trace.session})
+                finally:
+                    conn.pending.discard(scope)
+            if scope.cancelled_caught:
+                raise PoolError(f"server {server_name!r} died during the call: {conn.dead}")
+            record.result = result.structured_content if isinstance(result.structured_content, dict) else None
+            record.text = "\n".join(getattr(block, "text", "") for block in result.content or [] if getattr(block, "text", None))
+            record.is_error = bool(result.is_error)
+            if record.is_error:
+                record.error = record.text or "the tool reported an error"
+        except TimeoutError:
+            record.is_error = True
+            record.error = f"{name} on {server_name!r} did not answer within {limit:g} s (timeout)"
+        except PoolError as exc:
+            record.is_error = True
+            record.error = str(exc)
+        except MCPError as exc:
+            record.is_error = True
+            if "connection closed" in str(exc).lower():
+                conn.dead = conn.dead or "the server closed the connection (it exited or crashed)"
+                record.error = f"server {server_name!r} is not available: {conn.dead}"
+            else:
+                record.error = f"protocol error from {server_name!r}: {exc}"
+        except Exception as exc:  # a broken transport mid-call: an error record, never a hang
+            record.is_error = True
+            record.error = f"call to {server_name!r} failed: {_describe(exc)}"
+        record.latency_ms = (time.perf_counter() - started) * 1000
+        self.trace.append(record)
+        return record
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_describe(e) for e in exc.exceptions)
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+
+
+class SyncClientPool:
+    """The same pool for synchronous code (the gym, the CLI): an event loop runs in a helper thread."""
+
+    def __init__(self, config: MCPConfig | Mapping[str, Any] | str | None = None, **kwargs: Any) -> None:
+        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        try:
+            self.pool = ClientPool(config, **kwargs)
+            self._pool_cm = self._portal.wrap_async_context_manager(self.pool)
+            self._pool_cm.__enter__()
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+        self._closed = False
+
+    def tools(self) -> list[ListedTool]:
+        return self.pool.tools()
+
+    def call(self, tool: str, arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> ToolCallRecord:
+        return self._portal.call(lambda: self.pool.call(tool, arguments, **kwargs))
+
+    @property
+    def trace(self) -> Trace:
+        return self.pool.trace
+
+    def new_session(self, session: str | None = None) -> Trace:
+        return self.pool.new_session(session)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._pool_cm.__exit__(None, None, None)
+        finally:
+            self._portal_cm.__exit__(None, None, None)
+
+    def __enter__(self) -> SyncClientPool:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()

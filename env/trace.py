@@ -1,0 +1,80 @@
+"""Typed records of listed tools and of tool calls: the one trace format the project writes and reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+TOOL_META_KEY = "dive/tool"  # mirrors dive.servers.kit.TOOL_META_KEY without importing the servers
+
+
+def canonical_json(value: Any) -> str:
+    """One canonical JSON text for a value (sorted keys, no spaces): what hashes are taken of."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class ListedTool(BaseModel):
+    """A tool as a server lists it, with its DIVE metadata where the server provides some."""
+
+    server: str
+    name: str
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def schema_hash(self) -> str:
+        """A hash of what a model sees of the tool: name, description and both schemas."""
+        payload = canonical_json([self.name, self.description, self.input_schema, self.output_schema])
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def dive(self) -> dict[str, Any]:
+        """The tool's DIVE metadata (domain, kind, held_out, ...); empty for servers not built on our kit."""
+        value = self.meta.get(TOOL_META_KEY)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def domain(self) -> str:
+        return str(self.dive.get("domain", self.server))
+
+    @property
+    def kind(self) -> Literal["retrieval", "processing"] | None:
+        kind = self.dive.get("kind")
+        return kind if kind in ("retrieval", "processing") else None
+
+    @property
+    def held_out(self) -> bool:
+        return bool(self.dive.get("held_out", False))
+
+
+class ToolCallRecord(BaseModel):
+    """One tool call: what was asked, what came back, and how long it took."""
+
+    index: int
+    server: str
+    tool: str
+    arguments: dict[str, Any]
+    result: dict[str, Any] | None = None
+    """The structured result (`structuredContent`), when the tool returned one."""
+    text: str = ""
+    """The result's text content, joined."""
+    is_error: bool = False
+    error: str | None = None
+    """Why the call failed: the tool's own error text, a timeout, or a dead server."""
+    latency_ms: float = 0.0
+    schema_hash: str | None = None
+
+
+class Trace(BaseModel):
+    """The calls of one session, in order."""
+
+    session: str
+    calls: list[ToolCallRecord] = Field(default_factory=list)
+
+    def append(self, record: ToolCallRecord) -> None:
+        self.calls.append(record)

@@ -1,0 +1,35 @@
+"""The shared server kit: every domain declares its tools with it and no domain re-implements it."""
+
+from .domain import DEFAULT_TOOL_TIMEOUT, TOOL_META_KEY, Domain, DomainServer, Example, ToolKind, ToolSpec
+from .errors import ToolFailure, describe_exception
+from .limits import MAX_ITEMS, MAX_RESULT_BYTES, MAX_TEXT_CHARS, clip_items, clip_text, truncation_marker
+from .paths import atomic_write, clone_file, clone_tree, relative_to_root, resolve_in_root
+from .sessions import DEFAULT_SESSION, SESSION_META_KEY, CopyOnWrite, SessionContext, SessionStore
+
+__all__ = [
+    "DEFAULT_SESSION",
+    "DEFAULT_TOOL_TIMEOUT",
+    "MAX_ITEMS",
+    "MAX_RESULT_BYTES",
+    "MAX_TEXT_CHARS",
+    "SESSION_META_KEY",
+    "TOOL_META_KEY",
+    "CopyOnWrite",
+    "Domain",
+    "DomainServer",
+    "Example",
+    "SessionContext",
+    "SessionStore",
+    "ToolFailure",
+    "ToolKind",
+    "ToolSpec",
+    "atomic_write",
+    "clip_items",
+    "clip_text",
+    "clone_file",
+    "clone_tree",
+    "describe_exception",
+    "relative_to_root",
+    "resolve_in_root",
+    "truncation_marker",
+]

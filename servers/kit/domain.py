@@ -1,0 +1,223 @@
+"""Declaring a domain's tools once, and building an MCP server from them.
+
+A domain is a `Domain` object plus a state class. Each tool is a plain function whose first
+parameter receives the calling session's state; the rest of its parameters (typed, with
+`Annotated[..., Field(description=...)]`) become the tool's input schema, its return type (a
+pydantic model) its output schema, and its docstring the description a model reads.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_type_hints
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel
+
+from dive import __version__
+from dive.world import World
+
+from .errors import ToolFailure, describe_exception
+from .limits import MAX_RESULT_BYTES
+from .sessions import DEFAULT_SESSION, SESSION_META_KEY, SessionContext, SessionStore
+
+ToolKind = Literal["retrieval", "processing"]
+#: The key under a tool's MCP `_meta` that carries its DIVE metadata.
+TOOL_META_KEY = "dive/tool"
+DEFAULT_TOOL_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Example:
+    """A tool's self-test: arguments to call it with, and a check on its structured result.
+
+    `check` receives the structured result (a dict) and returns True when it is right; it may
+    also take the session state's world as a second argument for checks against world facts.
+    """
+
+    arguments: dict[str, Any]
+    check: Callable[..., bool]
+    note: str = ""
+
+
+@dataclass
+class ToolSpec:
+    """One tool as declared by a domain."""
+
+    fn: Callable[..., Any]
+    name: str
+    kind: ToolKind
+    writes: bool
+    examples: list[Example]
+    timeout: float | None
+
+    @property
+    def description(self) -> str:
+        return inspect.cleandoc(self.fn.__doc__ or "")
+
+
+@dataclass
+class Domain:
+    """A tool domain: its name, its per-session state class and its tools."""
+
+    name: str
+    description: str
+    state: Callable[[SessionContext], Any]
+    held_out: bool = False
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+
+    def tool(
+        self,
+        *,
+        kind: ToolKind,
+        examples: Sequence[Example],
+        writes: bool = False,
+        timeout: float | None = None,
+        name: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a tool. `kind`: 'retrieval' gets information from a source, 'processing'
+        transforms what it is given. Every tool needs at least one self-test example."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            tool_name = name or fn.__name__
+            if not examples:
+                raise ValueError(f"tool {self.name}.{tool_name} has no self-test example")
+            if not (fn.__doc__ or "").strip():
+                raise ValueError(f"tool {self.name}.{tool_name} has no docstring (it is what a model reads)")
+            if tool_name in self.tools:
+                raise ValueError(f"tool {self.name}.{tool_name} is declared twice")
+            hints = get_type_hints(fn, include_extras=True)
+            ret = hints.get("return")
+            if not (inspect.isclass(ret) and issubclass(ret, BaseModel)):
+                raise ValueError(f"tool {self.name}.{tool_name} must return a pydantic model (its output schema)")
+            self.tools[tool_name] = ToolSpec(fn, tool_name, kind, writes, list(examples), timeout)
+            return fn
+
+        return register
+
+    def metadata(self, spec: ToolSpec) -> dict[str, Any]:
+        """The DIVE metadata published in a tool's MCP `_meta`."""
+        return {
+            TOOL_META_KEY: {
+                "domain": self.name,
+                "kind": spec.kind,
+                "held_out": self.held_out,
+                "writes": spec.writes,
+                "examples": [ex.arguments for ex in spec.examples],
+            }
+        }
+
+    def create_server(
+        self,
+        world: World | Callable[[], World],
+        *,
+        tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
+        options: dict[str, Any] | None = None,
+    ) -> DomainServer:
+        """A fresh MCP server for this domain; each client session gets its own state.
+
+        `world` may be a callable that loads it: it is then called on the first tool call only.
+        """
+        return DomainServer(self, world, tool_timeout=tool_timeout, options=options)
+
+
+class DomainServer:
+    """An `MCPServer` for one domain, with its session store. `.mcp` is what transports run."""
+
+    def __init__(self, domain: Domain, world: World | Callable[[], World], *, tool_timeout: float, options: dict[str, Any] | None) -> None:
+        self.domain = domain
+        self.tool_timeout = tool_timeout
+        self.sessions: SessionStore[Any] = SessionStore(domain.state, world, options=options)
+        self.mcp = MCPServer(
+            name=f"dive-{domain.name}",
+            title=f"DIVE {domain.name} tools",
+            description=domain.description,
+            instructions=domain.description,
+            version=__version__,
+            log_level="WARNING",
+        )
+        for spec in domain.tools.values():
+            self.mcp.add_tool(
+                self._bind(spec),
+                name=spec.name,
+                description=spec.description,
+                annotations=ToolAnnotations(
+                    read_only_hint=not spec.writes,
+                    destructive_hint=spec.writes,
+                    open_world_hint=False,
+                ),
+                meta=domain.metadata(spec),
+                structured_output=True,
+            )
+
+    def close(self) -> None:
+        """End every session (closing browsers, sandboxes, database handles)."""
+        self.sessions.close()
+
+    def session_key(self, ctx: Context) -> str:
+        """Name the calling session (see `dive.servers.kit.sessions`)."""
+        rc = ctx.request_context
+        meta = rc.meta or {}
+        key = meta.get(SESSION_META_KEY) if hasattr(meta, "get") else None
+        if isinstance(key, str) and key:
+            return f"meta:{key}"
+        connection = getattr(rc.session, "_connection", None)
+        if connection is not None and not str(rc.protocol_version).startswith("2026"):
+            conn_key = f"conn:{connection.session_id or id(connection)}"
+            if not connection.state.get("dive_cleanup"):
+                connection.state["dive_cleanup"] = True
+                connection.exit_stack.callback(self.sessions.end, conn_key)
+            return conn_key
+        return DEFAULT_SESSION
+
+    def _bind(self, spec: ToolSpec) -> Callable[..., Any]:
+        """Wrap a domain function as an MCP tool: session state in, timeout and error mapping around."""
+        fn = spec.fn
+        timeout = spec.timeout or self.tool_timeout
+        is_async = inspect.iscoroutinefunction(fn)
+        signature = inspect.signature(fn, eval_str=True)
+        params = list(signature.parameters.values())[1:]  # the first parameter receives the state
+        hints = get_type_hints(fn, include_extras=True)
+
+        async def call(ctx: Context, **arguments: Any) -> Any:
+            try:
+                entry = self.sessions.get(self.session_key(ctx))
+            except Exception as exc:  # a session that cannot start is the caller's error to see, not a crash
+                raise ToolFailure(f"could not start a session: {describe_exception(exc)}") from exc
+            async with entry.lock:
+                try:
+                    with anyio.fail_after(timeout):
+                        if is_async:
+                            result = await fn(entry.state, **arguments)
+                        else:
+                            result = await anyio.to_thread.run_sync(
+                                functools.partial(fn, entry.state, **arguments), abandon_on_cancel=True
+                            )
+                except TimeoutError:
+                    raise ToolFailure(
+                        f"{spec.name} timed out after {timeout:g} s; ask for less work or try a narrower request"
+                    ) from None
+                except Exception as exc:  # every failure becomes a tool error, never a crashed server
+                    raise ToolFailure(describe_exception(exc)) from exc
+            size = len(result.model_dump_json()) if isinstance(result, BaseModel) else len(json.dumps(result))
+            if size > MAX_RESULT_BYTES:
+                raise ToolFailure(
+                    f"{spec.name} produced {size} bytes, over the {MAX_RESULT_BYTES}-byte limit; "
+                    "ask for a smaller range (limit/offset) or a narrower query"
+                )
+            return result
+
+        ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
+        call.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[ctx_param] + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+        )
+        call.__annotations__ = {"ctx": Context, **{p.name: hints[p.name] for p in params}, "return": hints["return"]}
+        call.__name__ = spec.name
+        call.__doc__ = spec.description
+        return call

@@ -1,0 +1,163 @@
+"""Per-session server state: every client session works on its own copy of the mutable world.
+
+MCP 2026-07-28 has no protocol sessions, so a session is named, in order of precedence, by
+1. the request's `_meta["dive/session"]` (the client pool always sends one; any client may),
+2. the legacy (2025-era) connection: one stdio connection, or one HTTP `Mcp-Session-Id`,
+3. otherwise the server process's default session (a stdio server serves exactly one client).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+
+from dive.world import World
+
+from .paths import clone_file, clone_tree
+
+#: The request `_meta` key that names a session.
+SESSION_META_KEY = "dive/session"
+DEFAULT_SESSION = "default"
+
+
+@dataclass
+class SessionContext:
+    """What a domain's state class is given when a session starts."""
+
+    key: str
+    world: World
+    directory: Path
+    """A private, writable folder for this session only (clones, outputs, scratch)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Server-wide options (from `dive serve` flags), the same for every session."""
+
+
+class SessionState(Protocol):
+    """A domain's per-session state: built from a `SessionContext`, closed when the session ends."""
+
+    def close(self) -> None: ...
+
+
+StateT = TypeVar("StateT")
+
+
+class CopyOnWrite:
+    """A file or tree read from the shared world until the first write, then from a private copy."""
+
+    def __init__(self, base: Path, private: Path) -> None:
+        self._base = base
+        self._private = private
+        self._lock = threading.Lock()
+        self.copied = False
+
+    @property
+    def path(self) -> Path:
+        """Where to read: the private copy once made, else the shared (read-only) base."""
+        return self._private if self.copied else self._base
+
+    def writable(self) -> Path:
+        """Where to write: the private copy, made on first use."""
+        with self._lock:
+            if not self.copied:
+                if self._base.is_dir():
+                    clone_tree(self._base, self._private)
+                else:
+                    clone_file(self._base, self._private)
+                self.copied = True
+        return self._private
+
+
+class _Entry(Generic[StateT]):
+    def __init__(self, state: StateT, directory: Path) -> None:
+        self.state = state
+        self.directory = directory
+        self.lock = anyio.Lock()
+        self.last_used = time.monotonic()
+
+
+class SessionStore(Generic[StateT]):
+    """Creates one state object per session key, on first use, and disposes of idle ones."""
+
+    def __init__(
+        self,
+        factory: Callable[[SessionContext], StateT],
+        world: World | Callable[[], World],
+        *,
+        options: dict[str, Any] | None = None,
+        max_sessions: int = 512,
+        idle_seconds: float = 3600.0,
+    ) -> None:
+        self._factory = factory
+        self._world_source = world
+        self._world: World | None = world if isinstance(world, World) else None
+        self._options = dict(options or {})
+        self._max = max_sessions
+        self._idle = idle_seconds
+        self._entries: OrderedDict[str, _Entry[StateT]] = OrderedDict()
+        self._root = Path(tempfile.mkdtemp(prefix="dive-sessions-"))
+        self._mutex = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: str) -> _Entry[StateT]:
+        """The entry for `key`, creating its state on first use."""
+        with self._mutex:
+            entry = self._entries.get(key)
+            if entry is None:
+                self._evict_locked()
+                directory = self._root / uuid.uuid4().hex
+                directory.mkdir()
+                if self._world is None:  # loaded on first use: listing tools needs no world
+                    self._world = self._world_source()  # type: ignore[operator]
+                context = SessionContext(key=key, world=self._world, directory=directory, options=self._options)
+                entry = _Entry(self._factory(context), directory)
+                self._entries[key] = entry
+            else:
+                self._entries.move_to_end(key)
+            entry.last_used = time.monotonic()
+            return entry
+
+    def end(self, key: str) -> None:
+        """End a session: close its state and delete its private folder."""
+        with self._mutex:
+            entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._dispose(entry)
+
+    def close(self) -> None:
+        """End every session and remove the store's folder."""
+        with self._mutex:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for entry in entries:
+            self._dispose(entry)
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def _evict_locked(self) -> None:
+        now = time.monotonic()
+        stale = [k for k, e in self._entries.items() if now - e.last_used > self._idle]
+        while len(self._entries) - len(stale) >= self._max:
+            oldest = next(k for k in self._entries if k not in stale)
+            stale.append(oldest)
+        for key in stale:
+            self._dispose(self._entries.pop(key))
+
+    @staticmethod
+    def _dispose(entry: _Entry[Any]) -> None:
+        close = getattr(entry.state, "close", None)
+        try:
+            if callable(close):
+                close()
+        finally:
+            shutil.rmtree(entry.directory, ignore_errors=True)

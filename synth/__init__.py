@@ -1,0 +1,1 @@
+"""Task synthesis: evidence first, tasks derived from traces."""

@@ -1,0 +1,172 @@
+"""The server kit: registration refuses incomplete tools, sessions are isolated, paths are confined."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import pytest
+from mcp import Client
+from pydantic import BaseModel, Field
+
+from dive.env import ClientPool
+from dive.servers.kit import (
+    TOOL_META_KEY, CopyOnWrite, Domain, Example, SessionContext, ToolFailure, clip_items, clip_text,
+    resolve_in_root,
+)
+
+
+class Notes(BaseModel):
+    notes: list[str]
+
+
+class NotesState:
+    def __init__(self, ctx: SessionContext) -> None:
+        self.notes: list[str] = []
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def make_domain() -> Domain:
+    domain = Domain("notes", "A tiny domain for testing the kit.", NotesState)
+
+    @domain.tool(kind="processing", writes=True, examples=[Example({"text": "a"}, lambda r: r["notes"] == ["a"])])
+    def add_note(s: NotesState, text: Annotated[str, Field(description="The note.")]) -> Notes:
+        """Add a note to this session's list."""
+        s.notes.append(text)
+        return Notes(notes=s.notes)
+
+    @domain.tool(kind="retrieval", examples=[Example({}, lambda r: r["notes"] == [])])
+    def list_notes(s: NotesState) -> Notes:
+        """List this session's notes."""
+        return Notes(notes=s.notes)
+
+    @domain.tool(kind="retrieval", timeout=0.5, examples=[Example({}, lambda r: True)])
+    def stall(s: NotesState) -> Notes:
+        """Take far too long."""
+        import time
+
+        time.sleep(5)
+        return Notes(notes=[])
+
+    @domain.tool(kind="retrieval", examples=[Example({}, lambda r: True)])
+    def refuse(s: NotesState) -> Notes:
+        """Always refuse."""
+        raise ToolFailure("refused on purpose: pass a different note")
+
+    return domain
+
+
+def test_registration_refuses_incomplete_tools():
+    domain = Domain("d", "d", NotesState)
+    with pytest.raises(ValueError, match="self-test"):
+        domain.tool(kind="retrieval", examples=[])(lambda s: Notes(notes=[]))
+
+    def undocumented(s: NotesState) -> Notes:
+        return Notes(notes=[])
+
+    with pytest.raises(ValueError, match="docstring"):
+        domain.tool(kind="retrieval", examples=[Example({}, bool)])(undocumented)
+
+    def untyped(s: NotesState) -> dict:
+        """No output schema."""
+        return {}
+
+    with pytest.raises(ValueError, match="pydantic model"):
+        domain.tool(kind="retrieval", examples=[Example({}, bool)])(untyped)
+
+
+
+
+@pytest.mark.anyio
+async def test_listed_tools_carry_schemas_and_dive_metadata():
+    server = make_domain().create_server(lambda: None)
+    async with ClientPool(servers={"notes": server.mcp}) as pool:
+        tools = {t.name: t for t in pool.tools()}
+    add = tools["add_note"]
+    assert add.input_schema["properties"]["text"]["description"] == "The note."
+    assert "ctx" not in add.input_schema["properties"]
+    assert add.output_schema and "notes" in add.output_schema["properties"]
+    assert add.meta[TOOL_META_KEY] == {"domain": "notes", "kind": "processing", "held_out": False, "writes": True,
+                                       "examples": [{"text": "a"}]}
+    assert add.description == "Add a note to this session's list."
+
+
+@pytest.mark.anyio
+async def test_sessions_named_by_meta_are_isolated_and_errors_are_tool_errors():
+    server = make_domain().create_server(lambda: None)
+    async with ClientPool(servers={"notes": server.mcp}) as pool:
+        assert (await pool.call("add_note", {"text": "first"})).result == {"notes": ["first"]}
+        pool.new_session()
+        assert (await pool.call("list_notes", {})).result == {"notes": []}
+        timed_out = await pool.call("stall", {})
+        assert timed_out.is_error and "timed out after 0.5 s" in timed_out.error
+        refused = await pool.call("refuse", {})
+        assert refused.is_error and "refused on purpose" in refused.error
+        bad = await pool.call("add_note", {"txt": "x"})
+        assert bad.is_error and "text" in bad.error
+    server.close()
+
+
+@pytest.mark.anyio
+async def test_legacy_connections_are_sessions_and_end_with_the_connection():
+    server = make_domain().create_server(lambda: None)
+    async with Client(server.mcp, mode="legacy") as first, Client(server.mcp, mode="legacy") as second:
+        await first.call_tool("add_note", {"text": "only in first"})
+        seen = await second.call_tool("list_notes", {})
+        assert seen.structured_content == {"notes": []}
+        again = await first.call_tool("list_notes", {})
+        assert again.structured_content == {"notes": ["only in first"]}
+        assert len(server.sessions) == 2
+    assert len(server.sessions) == 0  # both sessions ended with their connections
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../outside", "/etc/passwd", "a/../../b", "a/../b", "ok\x00.txt", "~/x", "~root", "", "   ", "..", "./..",
+     "..\\..\\windows", "C:/x", "a/b/../../../c"],
+)
+def test_paths_that_leave_the_root_are_refused(tmp_path, path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ToolFailure):
+        resolve_in_root(tmp_path, path)
+
+
+def test_symlinks_out_of_the_root_are_refused_and_inside_ones_allowed(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "inside.txt").write_text("x")
+    os.symlink("/etc", root / "escape")
+    os.symlink("inside.txt", root / "alias")
+    with pytest.raises(ToolFailure, match="symlink"):
+        resolve_in_root(root, "escape/passwd")
+    assert resolve_in_root(root, "alias") == (root / "inside.txt").resolve()
+    assert resolve_in_root(root, ".") == root.resolve()
+    assert resolve_in_root(root, "new/file.txt") == root.resolve() / "new" / "file.txt"
+
+
+def test_copy_on_write_never_touches_the_base(tmp_path):
+    base = tmp_path / "base"
+    (base / "d").mkdir(parents=True)
+    (base / "d" / "f.txt").write_text("base")
+    os.chmod(base / "d" / "f.txt", 0o444)
+    cow = CopyOnWrite(base, tmp_path / "private")
+    assert cow.path == base and not cow.copied
+    private = cow.writable()
+    assert cow.path == private and cow.copied
+    from dive.servers.kit import atomic_write
+
+    atomic_write(private / "d" / "f.txt", b"changed")
+    assert (base / "d" / "f.txt").read_text() == "base"
+    assert (private / "d" / "f.txt").read_text() == "changed"
+
+
+def test_clipping_says_what_was_left_out():
+    text, cut = clip_text("x" * 50, 10)
+    assert cut and text.startswith("x" * 10) and "40 more characters" in text
+    assert clip_text("short", 10) == ("short", False)
+    assert clip_items(list(range(5)), 3) == ([0, 1, 2], True)
