@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml Makefile
 	@$(MAKE) --no-print-directory apt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[dev,embed]"
 	touch $(STAMP)
 
 demo: install

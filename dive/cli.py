@@ -177,6 +177,121 @@ def tools_validate(
         raise typer.Exit(code=1)
 
 
+# -- synth / stats -------------------------------------------------------------------------------
+
+def _range(text: str, name: str) -> tuple[int, int]:
+    try:
+        parts = [int(p) for p in text.split("-")]
+    except ValueError:
+        raise _fail(f"--{name} takes N or LO-HI, got {text!r}") from None
+    lo, hi = (parts[0], parts[-1])
+    if len(parts) > 2 or lo < 1 or hi < lo:
+        raise _fail(f"--{name} takes N or LO-HI with 1 <= LO <= HI, got {text!r}")
+    return lo, hi
+
+
+@app.command("synth")
+def synth_command(
+    out: Annotated[Path, typer.Option(help="Output folder (tasks.jsonl, sft.jsonl, manifest.json, report.md).")],
+    n: Annotated[int, typer.Option(help="Tasks to produce.")] = 100,
+    servers: Annotated[Optional[Path], typer.Option(help="MCP client config of the servers to use (default: our training domains, embedded).")] = None,
+    domain: Annotated[Optional[list[str]], typer.Option(help="Only these of our domains (repeatable).")] = None,
+    backend: Annotated[str, typer.Option(help="builtin (no model) or openai (any OpenAI-compatible endpoint).")] = "builtin",
+    model: Annotated[Optional[str], typer.Option(help="Model name for the openai backend.")] = None,
+    base_url: Annotated[Optional[str], typer.Option(help="Endpoint for the openai backend, e.g. http://127.0.0.1:8000/v1.")] = None,
+    rounds: Annotated[int, typer.Option(help="Evidence-collection rounds (K).")] = 3,
+    toolset_size: Annotated[str, typer.Option(help="Tools per task config, N or LO-HI.")] = "15-50",
+    exemplars: Annotated[str, typer.Option(help="Exemplars per task config, N or LO-HI.")] = "3-5",
+    select: Annotated[str, typer.Option(help="random (as in the paper) or submodular (coverage of tools, toolsets, call graphs).")] = "submodular",
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Run workers as Ray actors: 'local' or a Ray address.")] = None,
+    seed: Annotated[int, typer.Option(help="Run seed: the same seed gives the same tasks whatever the worker count.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue a killed or finished run in OUT.")] = False,
+    include_held_out: Annotated[bool, typer.Option(help="Also use held-out tools (off: they are for OOD evaluation).")] = False,
+    seeds_file: Annotated[Optional[Path], typer.Option(help="Seed pool file (JSON lines or one name per line) instead of the world's entities.")] = None,
+    world: WorldOption = None,
+) -> None:
+    """Synthesize a diverse, verified task set from MCP servers (evidence first, tasks derived from traces)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dive.env import MCPConfig
+    from dive.synth import SynthOptions, synthesize
+
+    if backend not in ("builtin", "openai"):
+        raise _fail(f"--backend is builtin or openai, not {backend!r}")
+    if select not in ("random", "submodular"):
+        raise _fail(f"--select is random or submodular, not {select!r}")
+    if backend == "openai" and not (model and base_url):
+        raise _fail("the openai backend needs --model and --base-url")
+    try:
+        config = MCPConfig.load(servers).to_json() if servers else None
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    options = SynthOptions(
+        n=n, seed=seed, rounds=rounds, toolset_size=_range(toolset_size, "toolset-size"),
+        exemplars=_range(exemplars, "exemplars"), select=select, servers=config, domains=domain,
+        include_held_out=include_held_out, world=str(world) if world else None,
+        seeds_file=str(seeds_file) if seeds_file else None, backend=backend, model=model, base_url=base_url,
+    )
+    target = max(n, int(n * options.pool_factor + 0.999))
+    with Progress(TextColumn("[bold]synth[/]"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        job = bar.add_task("starting", total=target)
+        started = time.perf_counter()
+
+        def progress(results) -> None:
+            done = list(results.values())
+            ok = sum(r.task is not None for r in done)
+            reasons: dict[str, int] = {}
+            for r in done:
+                if r.rejection is not None:
+                    reasons[r.rejection.reason] = reasons.get(r.rejection.reason, 0) + 1
+            rate = ok / max(time.perf_counter() - started, 1e-9) * 60
+            top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+            bar.update(job, completed=min(ok, target),
+                       description=f"accepted {ok}, rejected {len(done) - ok} ({top}) - {rate:.0f} accepted/min")
+
+        try:
+            report = synthesize(options, out, workers=workers, ray=(ray if ray and ray != "local" else bool(ray)),
+                                resume=resume, progress=progress)
+        except (FileExistsError, ValueError) as exc:
+            raise _fail(str(exc)) from exc
+    console.print(f"selected {report.selected} tasks into [bold]{out}[/] by {select} selection")
+    console.print(f"accepted {report.accepted} of {report.considered} candidates in {report.seconds:.1f} s; "
+                  f"rejections: {report.rejections}")
+    _print_stats(out)
+
+
+def _print_stats(folder: Path) -> None:
+    from dive.synth import diversity_stats, load_tasks
+
+    stats_file = folder / "stats.json" if folder.is_dir() else None
+    if stats_file and stats_file.is_file():
+        stats = json.loads(stats_file.read_text())
+    else:
+        stats = diversity_stats(load_tasks(folder)).model_dump()
+    table = Table(title="Diversity")
+    table.add_column("metric")
+    table.add_column("value", overflow="fold")
+    for key in ("tasks", "tools_covered", "unique_toolsets", "unique_call_sequences", "unique_call_graphs",
+                "tool_types_per_task", "topology_classes", "domain_mix", "answer_types", "hops", "per_1000_tasks",
+                "embedding"):
+        value = stats.get(key)
+        table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    console.print(table)
+
+
+@app.command("stats")
+def stats_command(
+    folder: Annotated[Path, typer.Argument(help="A `dive synth` output folder or a tasks.jsonl file.")],
+) -> None:
+    """Print the diversity metrics of a task set."""
+    try:
+        _print_stats(folder)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+
+
 # -- doctor --------------------------------------------------------------------------------------
 
 @app.command("doctor")

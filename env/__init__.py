@@ -2,7 +2,7 @@
 
 from .config import ConfigError, MCPConfig, ServerConfig, dive_config, dive_server_config
 from .listing import list_server_tools
-from .pool import ClientPool, PoolError, SyncClientPool
+from .pool import ClientPool, PoolError, PoolSession, SyncClientPool
 from .trace import ListedTool, ToolCallRecord, Trace, canonical_json
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "ListedTool",
     "MCPConfig",
     "PoolError",
+    "PoolSession",
     "ServerConfig",
     "SyncClientPool",
     "ToolCallRecord",

@@ -193,18 +193,26 @@ class ClientPool:
         self.trace = Trace(session=session or uuid.uuid4().hex)
         return old
 
+    def open_session(self, session: str | None = None) -> PoolSession:
+        """An independent session on every server (own world state, own trace), usable concurrently."""
+        return PoolSession(self, Trace(session=session or uuid.uuid4().hex))
+
     async def call(
         self, tool: str, arguments: Mapping[str, Any] | None = None, *, server: str | None = None,
-        timeout: float | None = None,
+        timeout: float | None = None, trace: Trace | None = None,
     ) -> ToolCallRecord:
         """Call a tool and record the call. Tool errors, timeouts and dead servers come back as a
-        record with `is_error=True` and an `error` that says why; only an unknown tool raises."""
+        record with `is_error=True` and an `error` that says why; only an unknown tool raises.
+
+        The call belongs to `trace`'s session (default: the pool's own `trace`).
+        """
+        trace = self.trace if trace is None else trace
         server_name, name = self.resolve(tool, server)
         conn = self._connections[server_name]
         args = dict(arguments or {})
         listed = conn.tools.get(name)
         record = ToolCallRecord(
-            index=len(self.trace.calls), server=server_name, tool=name, arguments=args,
+            index=len(trace.calls), server=server_name, tool=name, arguments=args,
             schema_hash=listed.schema_hash if listed else None,
         )
         limit = self.timeout if timeout is None else timeout
@@ -216,7 +224,7 @@ class ClientPool:
                 conn.pending.add(scope)
                 try:
                     with anyio.fail_after(limit):
-                        result = await conn.client.call_tool(name, args, meta={SESSION_META_KEY: self.trace.session})
+                        result = await conn.client.call_tool(name, args, meta={SESSION_META_KEY: trace.session})
                 finally:
                     conn.pending.discard(scope)
             if scope.cancelled_caught:
@@ -243,8 +251,19 @@ class ClientPool:
             record.is_error = True
             record.error = f"call to {server_name!r} failed: {_describe(exc)}"
         record.latency_ms = (time.perf_counter() - started) * 1000
-        self.trace.append(record)
+        trace.append(record)
         return record
+
+
+class PoolSession:
+    """One server-side session of a pool with its own trace (see `ClientPool.open_session`)."""
+
+    def __init__(self, pool: ClientPool, trace: Trace) -> None:
+        self.pool = pool
+        self.trace = trace
+
+    async def call(self, tool: str, arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> ToolCallRecord:
+        return await self.pool.call(tool, arguments, trace=self.trace, **kwargs)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,168 @@
+"""Export of a synthesis run: tasks.jsonl, sft.jsonl, manifest.json and report.md with plots.
+
+`sft.jsonl` rows are chat conversations: {"id", "messages", "tools"} where assistant tool calls use the
+OpenAI form (`function.arguments` is JSON text) and `tools` is the JSON text of the task's tool
+schemas; both are text so that `datasets.load_dataset("json", ...)` reads rows whose tools differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from dive import __version__
+
+from .answers import format_answer
+from .metrics import DiversityStats, diversity_stats
+from .records import Task
+from .select import select_diverse
+
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
+MAX_TOOL_RESULT_CHARS = 4000
+
+
+def final_answer_message(answer: Any) -> str:
+    """The final assistant message: the answer between answer tags (what DIVE-v0 parses)."""
+    return f"{ANSWER_OPEN}{format_answer(answer)}{ANSWER_CLOSE}"
+
+
+def tool_schema(name: str, tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool in the OpenAI function-calling form used by chat templates."""
+    return {"type": "function", "function": {"name": name, "description": tool.get("description", ""),
+                                             "parameters": tool.get("input_schema") or {"type": "object"}}}
+
+
+def sft_example(task: Task, tools: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The solution trajectory of a task as chat messages with tool calls and tool results."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": task.question}]
+    for n, index in enumerate(task.solution):
+        call = task.evidence.calls[index]
+        exposed = task.diversity.call_sequence[n]
+        call_id = f"call_{n}"
+        messages.append({"role": "assistant", "content": "", "tool_calls": [
+            {"id": call_id, "type": "function",
+             "function": {"name": exposed, "arguments": json.dumps(call.arguments, sort_keys=True)}}]})
+        content = json.dumps(call.result, sort_keys=True, ensure_ascii=False) if call.result is not None else call.text
+        messages.append({"role": "tool", "tool_call_id": call_id, "name": exposed,
+                         "content": content[:MAX_TOOL_RESULT_CHARS]})
+    messages.append({"role": "assistant", "content": final_answer_message(task.answer)})
+    schemas = [tool_schema(name, tools[name]) for name in task.toolset if name in tools]
+    return {"id": task.id, "messages": messages, "tools": json.dumps(schemas, sort_keys=True)}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, Any], rejections: Counter) -> list[Task]:
+    """Select from the accepted tasks and write the dataset files; returns the selected tasks.
+
+    `catalog`: {"tools": {exposed name: {server, domain, kind, schema_hash, description, input_schema}},
+    "world": {...}} as the run's workers listed them.
+    """
+    selected = select_diverse(accepted, options.n, options.select, seed=options.seed)
+    tools = catalog["tools"]
+    _write_atomic(out / "tasks.jsonl", "".join(t.model_dump_json() + "\n" for t in selected))
+    _write_atomic(out / "sft.jsonl", "".join(json.dumps(sft_example(t, tools), ensure_ascii=False) + "\n"
+                                             for t in selected))
+    _write_atomic(out / "tools.json", json.dumps([tool_schema(n, t) for n, t in sorted(tools.items())], indent=1))
+    stats = diversity_stats(selected, tools_available=len(tools))
+    manifest = {
+        "dive_gym": __version__,
+        "options": json.loads(options.model_dump_json()),
+        "world": catalog["world"],
+        "tools": {n: {k: t[k] for k in ("server", "domain", "kind", "schema_hash")} for n, t in sorted(tools.items())},
+        "counts": {"selected": len(selected), "accepted": len(accepted), "rejected": sum(rejections.values())},
+        "rejections": dict(rejections.most_common()),
+        "seeds": sorted({t.seed.id for t in selected}),
+        "versions": {p: _version(p) for p in ("mcp", "pydantic", "numpy")} | {"python": platform.python_version()},
+    }
+    _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+    write_report(out, stats, accepted=len(accepted), rejections=rejections, selected=selected)
+    return selected
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def write_report(out: Path, stats: DiversityStats, *, accepted: int, rejections: Counter, selected: list[Task]) -> None:
+    """report.md: headline numbers, rejection reasons, and PNG plots of the diversity metrics."""
+    plots = _plots(out, stats, selected)
+    total = accepted + sum(rejections.values())
+    lines = [
+        "# DIVE synthesis report", "",
+        f"- tasks selected: **{stats.tasks}** (accepted {accepted} of {total} candidates, "
+        f"acceptance {accepted / total:.1%})" if total else "- no candidates",
+        f"- tools covered: **{stats.tools_covered}**" + (f" of {stats.tools_available}" if stats.tools_available else ""),
+        f"- unique toolsets: {stats.unique_toolsets}; unique call sequences: {stats.unique_call_sequences}; "
+        f"unique call graphs: {stats.unique_call_graphs}",
+        f"- tool types per task: {stats.tool_types_per_task}",
+        f"- per 1,000 tasks: " + ", ".join(f"{k} {v}" for k, v in stats.per_1000_tasks.items()),
+    ]
+    if stats.embedding:
+        lines.append(f"- question embedding dispersion: {stats.embedding.dispersion}; near-duplicate rate: "
+                     f"{stats.embedding.near_duplicate_rate:.1%} ({stats.embedding.model})")
+    elif stats.embedding_note:
+        lines.append(f"- {stats.embedding_note}")
+    lines += ["", "## Rejections", "", "| reason | count |", "| --- | --- |"]
+    lines += [f"| {reason} | {count} |" for reason, count in rejections.most_common()] or ["| none | 0 |"]
+    for title, table in (("Topology classes", stats.topology_classes), ("Domain mix", stats.domain_mix),
+                         ("Answer types", stats.answer_types), ("Hops", stats.hops)):
+        lines += ["", f"## {title}", "", "| value | tasks |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in table.items()]
+    lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in plots]
+    _write_atomic(out / "report.md", "\n".join(lines) + "\n")
+    _write_atomic(out / "stats.json", stats.model_dump_json(indent=2))
+
+
+def _plots(out: Path, stats: DiversityStats, tasks: list[Task]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tool_use = Counter(tool for t in tasks for tool in t.diversity.tools)
+    figures = {
+        "plot_tool_usage.png": ("Tasks per tool", dict(sorted(tool_use.items(), key=lambda kv: -kv[1])[:40])),
+        "plot_topology.png": ("Retrieval/processing topology classes", dict(list(stats.topology_classes.items())[:15])),
+        "plot_domains.png": ("Domain mix", dict(list(stats.domain_mix.items())[:15])),
+        "plot_hops.png": ("Solution length (calls)", stats.hops),
+    }
+    written = []
+    for name, (title, data) in figures.items():
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.bar(range(len(data)), list(data.values()), color="#4c72b0")
+        ax.set_xticks(range(len(data)), list(data.keys()), rotation=60, ha="right", fontsize=7)
+        ax.set_title(title)
+        ax.set_ylabel("tasks")
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=90, metadata={"Software": None})
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def load_tasks(source: Path) -> list[Task]:
+    """Tasks from a `dive synth` folder or a tasks.jsonl file."""
+    path = source / "tasks.jsonl" if source.is_dir() else source
+    if not path.is_file():
+        raise FileNotFoundError(f"no tasks at {path}: point at a `dive synth --out` folder or a tasks.jsonl")
+    tasks = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.strip():
+            try:
+                tasks.append(Task.model_validate_json(line))
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: not a task record: {exc}") from exc
+    return tasks

@@ -1,0 +1,401 @@
+"""`dive synth`: sample configs, collect evidence, derive, verify, select, export.
+
+Determinism: config i depends only on (run seed, i) and its outcome only on its own session, so the
+candidates are the same whatever the number of workers. The run keeps the shortest prefix of config
+indices that holds enough accepted tasks (`n * pool_factor`), then selects `n` of them.
+
+Resumability: each outcome is one line of `candidates.jsonl`, appended whole and fsync'd; a killed run
+re-run with `resume=True` drops a torn last line, skips finished indices and loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import anyio.from_thread
+from pydantic import BaseModel, Field
+
+from dive.env.pool import ClientPool
+from dive.world import World, ensure_world
+
+from .answers import answer_type, matcher_for
+from .builtin import BuiltinExplorer, Evidence, derive_task
+from .catalog import ToolCatalog, toolset_key
+from .exemplars import load_exemplars
+from .graph import call_graph_key, topology
+from .records import CandidateLine, Derivation, DiversityKeys, Rejection, Task, TaskConfig
+from .sampling import load_seed_file, sample_config, world_seeds
+from .verify import verify_task
+
+CANDIDATES = "candidates.jsonl"
+
+
+class SynthOptions(BaseModel):
+    """Everything a synthesis run (and each of its workers) needs; picklable, written to the manifest."""
+
+    n: int = 100
+    seed: int = 0
+    rounds: int = 3
+    toolset_size: tuple[int, int] = (15, 50)
+    exemplars: tuple[int, int] = (3, 5)
+    select: Literal["random", "submodular"] = "submodular"
+    pool_factor: float = 1.5
+    """Candidates to accept before selecting: n * pool_factor."""
+    servers: dict[str, Any] | None = None
+    """A standard MCP client config; None means our training domains, embedded in-process."""
+    domains: list[str] | None = None
+    include_held_out: bool = False
+    world: str | None = None
+    seeds_file: str | None = None
+    exemplars_file: str | None = None
+    backend: Literal["builtin", "openai"] = "builtin"
+    model: str | None = None
+    base_url: str | None = None
+    tool_timeout: float = 30.0
+    concurrency: int = 4
+    """Tasks in flight inside one worker (overlaps waiting on servers)."""
+    batch_size: int = 32
+
+
+class SynthReport(BaseModel):
+    """What a run produced."""
+
+    out: str
+    accepted: int
+    rejected: int
+    rejections: dict[str, int] = Field(default_factory=dict)
+    selected: int
+    considered: int
+    seconds: float
+
+
+class SynthWorker:
+    """Turns config indices into candidate lines; owns one client pool for its lifetime."""
+
+    def __init__(self, options: SynthOptions) -> None:
+        from dive.servers import TRAINING_DOMAINS, get_domain
+
+        self.options = options
+        self.world: World = ensure_world(Path(options.world) if options.world else None)
+        self._servers: list[Any] = []
+        if options.servers is not None:
+            pool = ClientPool(options.servers, timeout=options.tool_timeout)
+        else:
+            names = options.domains or list(TRAINING_DOMAINS)
+            self._servers = [get_domain(n).create_server(self.world, tool_timeout=options.tool_timeout) for n in names]
+            pool = ClientPool(servers={s.domain.name: s.mcp for s in self._servers}, timeout=options.tool_timeout)
+        self._portal_cm = anyio.from_thread.start_blocking_portal()
+        portal = self._portal_cm.__enter__()
+        self._portal = portal
+        self._pool_cm = portal.wrap_async_context_manager(pool)
+        try:
+            self.pool: ClientPool = self._pool_cm.__enter__()
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+        domains = set(options.domains) if options.domains and options.servers is not None else None
+        self.catalog = ToolCatalog.from_exposed(self.pool.exposed_names(), include_held_out=options.include_held_out,
+                                                domains=domains)
+        if not self.catalog.tools:
+            raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for)")
+        self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
+                      else world_seeds(self.world, self.catalog.domains()))
+        self.exemplars = load_exemplars(Path(options.exemplars_file) if options.exemplars_file else None)
+        if options.backend == "openai":
+            from .openai_backend import OpenAIBackend
+
+            self.llm = OpenAIBackend.from_options(options)
+
+    def config(self, index: int) -> TaskConfig:
+        o = self.options
+        return sample_config(index, o.seed, self.catalog, self.seeds, self.exemplars, toolset_size=o.toolset_size,
+                             exemplar_count=o.exemplars, rounds=o.rounds)
+
+    def run(self, indices: Iterable[int]) -> list[CandidateLine]:
+        """Synthesize the given config indices (blocking)."""
+        return self._portal.call(self._run_async, list(indices))
+
+    async def _run_async(self, indices: list[int]) -> list[CandidateLine]:
+        results: dict[int, CandidateLine] = {}
+        limit = anyio.Semaphore(max(1, self.options.concurrency))
+
+        async def one(index: int) -> None:
+            async with limit:
+                try:
+                    results[index] = await self.synthesize_one(self.config(index))
+                except Exception as exc:  # one broken config must not sink the run: record it
+                    results[index] = CandidateLine(index=index, rejection=Rejection(
+                        index=index, reason="error", detail=f"{type(exc).__name__}: {exc}"))
+
+        async with anyio.create_task_group() as tg:
+            for index in indices:
+                tg.start_soon(one, index)
+        return [results[i] for i in sorted(results)]
+
+    async def synthesize_one(self, config: TaskConfig) -> CandidateLine:
+        """Explore, derive after each round (later rounds harder), verify the hardest, build the task."""
+        rng = random.Random(config.rng_seed)
+        session = self.pool.open_session(f"synth-{self.options.seed}-{config.index}-{config.rng_seed:x}")
+        evidence = Evidence(session=session, seed=config.seed)
+        prefer = {e.structure for e in self.exemplars if e.id in set(config.exemplars)}
+        history: list[Derivation] = []
+        if self.options.backend == "openai":
+            history = await self.llm.explore_and_derive(evidence, config, self.catalog, rng)
+        else:
+            explorer = BuiltinExplorer(self.catalog, config.toolset, rng)
+            for round_no in range(config.rounds):
+                await explorer.explore_round(evidence, round_no)
+                derived = derive_task(evidence, round_no, rng, prefer)
+                if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
+                    history.append(derived)
+        seed_id = config.seed.id
+        if not history:
+            reason = "no_evidence" if not any(s.ok for s in evidence.steps) else "no_derivable_answer"
+            return CandidateLine(index=config.index, rejection=Rejection(index=config.index, reason=reason, seed=seed_id))
+        final = history[-1]
+        verification = await verify_task(final, evidence, self.pool)
+        if verification.accepted and self.options.backend == "openai":
+            verification = await self.llm.solve_and_judge(final, config, self.catalog, verification)
+        if not verification.accepted:
+            return CandidateLine(index=config.index, rejection=Rejection(
+                index=config.index, reason=verification.reason or "rejected", seed=seed_id, detail=final.question[:200]))
+        return CandidateLine(index=config.index, task=self._task(config, evidence, history, verification))
+
+    def _task(self, config: TaskConfig, evidence: Evidence, history: list[Derivation], verification) -> Task:
+        final = history[-1]
+        solution = [hop.call for hop in final.hops]
+        exposed = [self._exposed_name(evidence.calls[c].server, evidence.calls[c].tool) for c in solution]
+        domains = sorted({self.catalog.domain_of(n) for n in exposed})
+        kind = answer_type(final.answer)
+        keys = DiversityKeys(
+            tools=sorted(set(exposed)), toolset_key=toolset_key(config.toolset), call_sequence=exposed,
+            call_graph=call_graph_key(final.hops),
+            topology=topology(final.hops, lambda t: self.catalog.kind_of(self._exposed_name(None, t))),
+            domains=domains, answer_type=kind, hops=len(final.hops),
+        )
+        digest = hashlib.sha256(f"{config.seed.id}|{final.question}|{final.answer}".encode()).hexdigest()[:12]
+        return Task(
+            id=f"dive-{digest}", question=final.question, answer=final.answer, answer_type=kind,
+            matcher=matcher_for(final.answer, kind), toolset=config.toolset, domains=domains, seed=config.seed,
+            exemplars=config.exemplars, evidence=evidence.session.trace, solution=solution, derivation=history,
+            verification=verification, diversity=keys, backend=self.options.backend, index=config.index,
+        )
+
+    def _exposed_name(self, server: str | None, tool: str) -> str:
+        for name, listed in self.catalog.tools.items():
+            if listed.name == tool and (server is None or listed.server == server):
+                return name
+        return tool
+
+    def close(self) -> None:
+        try:
+            self._pool_cm.__exit__(None, None, None)
+        finally:
+            self._portal_cm.__exit__(None, None, None)
+            for server in self._servers:
+                server.close()
+
+
+# -- worker processes ----------------------------------------------------------------------------
+
+_WORKER: SynthWorker | None = None
+
+
+def _init_process(options_json: str) -> None:
+    global _WORKER
+    _WORKER = SynthWorker(SynthOptions.model_validate_json(options_json))
+
+
+def _run_in_process(indices: list[int]) -> list[str]:
+    assert _WORKER is not None
+    return [line.model_dump_json() for line in _WORKER.run(indices)]
+
+
+# -- the candidates file -------------------------------------------------------------------------
+
+def read_candidates(path: Path, *, repair: bool) -> dict[int, CandidateLine]:
+    """Finished outcomes by index. With `repair`, a torn last line (a run killed mid-write) is cut off."""
+    if not path.exists():
+        return {}
+    data = path.read_bytes()
+    lines: dict[int, CandidateLine] = {}
+    good_end = 0
+    position = 0
+    for raw in data.splitlines(keepends=True):
+        end = position + len(raw)
+        if raw.endswith(b"\n"):
+            try:
+                line = CandidateLine.model_validate_json(raw)
+            except ValueError:
+                break
+            lines.setdefault(line.index, line)
+            good_end = end
+        position = end
+    if repair and good_end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return lines
+
+
+def _append(path: Path, lines: list[CandidateLine]) -> None:
+    payload = b"".join(line.model_dump_json().encode() + b"\n" for line in lines)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, payload)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prefix_cutoff(results: dict[int, CandidateLine], target: int) -> int | None:
+    """The smallest m such that indices [0, m) are all finished and hold `target` accepted tasks."""
+    accepted = 0
+    m = 0
+    while m in results:
+        accepted += results[m].task is not None
+        m += 1
+        if accepted >= target:
+            return m
+    return None
+
+
+ProgressFn = Callable[[dict[int, CandidateLine]], None]
+
+
+def synthesize(
+    options: SynthOptions,
+    out: Path,
+    *,
+    workers: int = 1,
+    ray: bool | str = False,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> SynthReport:
+    """Run synthesis into `out`; see the module docstring for determinism and resumability."""
+    from .export import export_dataset
+
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CANDIDATES
+    if path.exists() and not resume:
+        raise FileExistsError(f"{out} already holds a synthesis run: pass --resume to continue it, or another --out")
+    results = read_candidates(path, repair=True)
+    target = max(options.n, math.ceil(options.n * options.pool_factor))
+    max_index = options.n * 40 + 200
+    runner = _Runner(options, workers, ray)
+    try:
+        next_index = 0
+        inflight: dict[Future, list[int]] = {}
+        while prefix_cutoff(results, target) is None:
+            while len(inflight) < runner.slots and next_index < max_index:
+                batch = [i for i in range(next_index, next_index + options.batch_size) if i not in results]
+                next_index += options.batch_size
+                if batch:
+                    inflight[runner.submit(batch)] = batch
+            if not inflight:
+                break
+            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            for future in finished:
+                inflight.pop(future)
+                lines = [CandidateLine.model_validate_json(raw) for raw in future.result()]
+                _append(path, lines)
+                results.update({line.index: line for line in lines})
+                if progress:
+                    progress(results)
+        for future in inflight:
+            future.cancel()
+        catalog_manifest = runner.catalog_manifest()
+    finally:
+        runner.close()
+    cutoff = prefix_cutoff(results, target) or (max(results) + 1 if results else 0)
+    considered = [results[i] for i in range(cutoff) if i in results]
+    accepted = [line.task for line in considered if line.task is not None]
+    rejections = Counter(line.rejection.reason for line in considered if line.rejection is not None)
+    selected = export_dataset(out, accepted, options, catalog_manifest, rejections)
+    return SynthReport(out=str(out), accepted=len(accepted), rejected=sum(rejections.values()),
+                       rejections=dict(rejections), selected=len(selected), considered=len(considered),
+                       seconds=time.perf_counter() - started)
+
+
+class _Runner:
+    """Runs batches in this process, in worker processes, or on Ray actors."""
+
+    def __init__(self, options: SynthOptions, workers: int, ray: bool | str) -> None:
+        self.options = options
+        self._local: SynthWorker | None = None
+        self._executor: ProcessPoolExecutor | None = None
+        self._ray_actors: list[Any] = []
+        self._ray_next = 0
+        if ray:
+            import ray as ray_module
+
+            if not ray_module.is_initialized():
+                address = ray if isinstance(ray, str) else None
+                ray_module.init(address=address, num_cpus=None if address else max(workers, 1),
+                                include_dashboard=False, log_to_driver=False)
+            actor = ray_module.remote(_RayWorker)
+            self._ray_actors = [actor.remote(options.model_dump_json()) for _ in range(max(workers, 1))]
+            self.slots = 2 * len(self._ray_actors)
+        elif workers > 1:
+            import multiprocessing
+
+            self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_init_process, initargs=(options.model_dump_json(),))
+            self.slots = 2 * workers
+        else:
+            self._local = SynthWorker(options)
+            self.slots = 1
+
+    def submit(self, batch: list[int]) -> Future:
+        if self._executor is not None:
+            return self._executor.submit(_run_in_process, batch)
+        if self._ray_actors:
+            actor = self._ray_actors[self._ray_next % len(self._ray_actors)]
+            self._ray_next += 1
+            return actor.run.remote(batch).future()
+        future: Future = Future()
+        assert self._local is not None
+        future.set_result([line.model_dump_json() for line in self._local.run(batch)])
+        return future
+
+    def catalog_manifest(self) -> dict[str, Any]:
+        worker = self._local or SynthWorker(self.options)
+        try:
+            return {"tools": {name: {"server": t.server, "domain": t.domain, "kind": worker.catalog.kind_of(name),
+                                     "schema_hash": t.schema_hash, "description": t.description,
+                                     "input_schema": t.input_schema} for name, t in worker.catalog.tools.items()},
+                    "world": {"root": str(worker.world.root), "seed": worker.world.seed,
+                              "version": worker.world.manifest.version}}
+        finally:
+            if worker is not self._local:
+                worker.close()
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        for actor in self._ray_actors:
+            import ray as ray_module
+
+            ray_module.kill(actor)
+
+
+class _RayWorker:
+    """A Ray actor holding one SynthWorker (its pool and in-process servers live as long as the actor)."""
+
+    def __init__(self, options_json: str) -> None:
+        self.worker = SynthWorker(SynthOptions.model_validate_json(options_json))
+
+    def run(self, indices: list[int]) -> list[str]:
+        return [line.model_dump_json() for line in self.worker.run(indices)]

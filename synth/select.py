@@ -1,0 +1,50 @@
+"""Selection: random (the paper), or greedy submodular coverage of tools, toolsets and call graphs."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from typing import Literal
+
+from .records import Task
+
+#: Weight of covering one new feature of each family (tools and call graphs matter most).
+FEATURE_WEIGHTS = {"tool": 3.0, "graph": 2.0, "sequence": 1.0, "toolset": 0.5, "topology": 1.0, "domains": 1.0,
+                   "answer": 0.5}
+
+
+def features(task: Task) -> set[tuple[str, str]]:
+    """The coverage features of a task."""
+    keys = task.diversity
+    found = {("tool", t) for t in keys.tools}
+    found |= {("graph", keys.call_graph), ("sequence", ">".join(keys.call_sequence)), ("toolset", keys.toolset_key),
+              ("topology", keys.topology), ("domains", "+".join(keys.domains)), ("answer", keys.answer_type)}
+    return found
+
+
+def select_diverse(tasks: list[Task], budget: int, method: Literal["random", "submodular"], seed: int = 0) -> list[Task]:
+    """Choose `budget` tasks. 'submodular' greedily maximises weighted feature coverage (lazy greedy:
+    coverage is monotone submodular, so stale gains are upper bounds); ties keep the earlier task."""
+    if budget >= len(tasks):
+        return list(tasks)
+    if method == "random":
+        chosen = random.Random(seed).sample(range(len(tasks)), budget)
+        return [tasks[i] for i in sorted(chosen)]
+    feats = [features(t) for t in tasks]
+    covered: set[tuple[str, str]] = set()
+
+    def gain(i: int) -> float:
+        return sum(FEATURE_WEIGHTS[f[0]] for f in feats[i] - covered)
+
+    heap = [(-gain(i), i) for i in range(len(tasks))]
+    heapq.heapify(heap)
+    chosen_idx: list[int] = []
+    while heap and len(chosen_idx) < budget:
+        neg, i = heapq.heappop(heap)
+        fresh = gain(i)
+        if heap and fresh < -heap[0][0] - 1e-12:
+            heapq.heappush(heap, (-fresh, i))
+            continue
+        chosen_idx.append(i)
+        covered |= feats[i]
+    return [tasks[i] for i in sorted(chosen_idx)]

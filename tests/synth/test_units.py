@@ -1,0 +1,103 @@
+"""Synthesis pieces with hand-computed expectations: answers, call graphs, metrics, selection."""
+
+from __future__ import annotations
+
+import pytest
+
+from dive.env.trace import Trace
+from dive.synth import answers_match, diversity_stats, matcher_for, select_diverse
+from dive.synth.graph import call_graph_key, topology
+from dive.synth.records import (
+    AnswerRule, Derivation, DiversityKeys, Hop, Matcher, SeedEntity, Task, Verification,
+)
+from dive.synth.values import shape
+
+
+@pytest.mark.parametrize(
+    "predicted, reference, kind, expected",
+    [
+        ("Paris", "paris", "text", True),
+        (" São Paulo. ", "Sao Paulo", "text", True),
+        ("Lyon", "Paris", "text", False),
+        ("1,234.5", 1234.5, "number", True),
+        ("1234.49", 1234.5, "number", False),
+        ("12%", 12, "number", True),
+        ("a, b", ["a", "b"], "list", True),
+        ("b, a", ["a", "b"], "list", False),
+        ("b and a", ["a", "b"], "set", True),
+        ("yes", True, "bool", True),
+        (None, "x", "text", False),
+    ],
+)
+def test_answers_match(predicted, reference, kind, expected):
+    assert answers_match(predicted, reference, Matcher(kind=kind)) is expected
+
+
+def test_number_matcher_tolerates_half_the_last_shown_decimal():
+    m = matcher_for(3.14)
+    assert m.kind == "number" and answers_match("3.144", 3.14, m) and not answers_match("3.16", 3.14, m)
+    assert matcher_for(42).tolerance == 0.0
+
+
+def test_value_shapes():
+    assert [shape(v) for v in ("data/x.csv", "FR", "cities", "2024-01-02", "Lyon", 3, "SELECT 1", "*.csv",
+                               "cu00001")] == ["path", "code", "ident", "date", "text", "number", "sql", "glob", "id"]
+
+
+def hops(*edges: tuple[int, str, list[int]]) -> list[Hop]:
+    return [Hop(call=c, tool=t, inputs={f"a{i}": f"call:{p}:x" for i, p in enumerate(ps)}) for c, t, ps in edges]
+
+
+def test_call_graph_hash_is_canonical_and_topology_classes():
+    chain = hops((0, "search", []), (1, "read", [0]), (2, "count", [1]))
+    same = hops((4, "search", []), (7, "read", [4]), (9, "count", [7]))
+    merge = hops((0, "search", []), (1, "read", []), (2, "count", [0, 1]))
+    swapped = hops((0, "read", []), (1, "search", []), (2, "count", [0, 1]))
+    assert call_graph_key(chain) == call_graph_key(same)
+    assert call_graph_key(chain) != call_graph_key(merge)
+    assert call_graph_key(merge) == call_graph_key(swapped)  # isomorphic: input order does not matter
+    kinds = {"search": "retrieval", "read": "retrieval", "count": "processing"}.get
+    assert topology(chain, kinds) == "R>R>P"
+    assert topology(merge, kinds) == "(R,R)>P"
+
+
+def make_task(i: int, tools: list[str], graph: str, toolset: str, topo: str = "R", domains=("files",)) -> Task:
+    keys = DiversityKeys(tools=sorted(set(tools)), toolset_key=toolset, call_sequence=tools, call_graph=graph,
+                         topology=topo, domains=list(domains), answer_type="text", hops=len(tools))
+    return Task(id=f"t{i}", question=f"question {i}", answer="x", answer_type="text", matcher=Matcher(kind="text"),
+                toolset=tools, domains=list(domains), seed=SeedEntity(id="s", type="t", name="n"),
+                evidence=Trace(session="s"), solution=[], verification=Verification(accepted=True),
+                derivation=[Derivation(round=0, question="q", answer="x", hops=[],
+                                       rule=AnswerRule(kind="field", call=0, path="x"), structure="lookup")],
+                diversity=keys)
+
+
+FIXTURE = [
+    make_task(0, ["a"], "g1", "s1"),
+    make_task(1, ["a"], "g1", "s1"),
+    make_task(2, ["a", "b"], "g2", "s2", "R>R"),
+    make_task(3, ["c", "b"], "g3", "s2", "R>P", ("database", "files")),
+    make_task(4, ["a"], "g1", "s3"),
+    make_task(5, ["d"], "g4", "s3", "P"),
+]
+
+
+def test_diversity_stats_match_a_hand_count():
+    stats = diversity_stats(FIXTURE, tools_available=10, embeddings=False)
+    assert stats.tasks == 6 and stats.tools_covered == 4 and stats.tools_available == 10
+    assert stats.unique_toolsets == 3 and stats.unique_call_graphs == 4
+    assert stats.unique_call_sequences == 4  # a | a>b | c>b | d
+    assert stats.topology_classes == {"R": 3, "R>R": 1, "R>P": 1, "P": 1}
+    assert stats.tool_types_per_task == pytest.approx((1 + 1 + 2 + 2 + 1 + 1) / 6, abs=1e-3)
+    assert stats.domain_mix == {"files": 5, "database+files": 1}
+    assert stats.per_1000_tasks["unique_call_graphs"] == pytest.approx(666.7)
+
+
+def test_submodular_selection_covers_more_tools_than_random_at_the_same_budget():
+    pool = [make_task(i, ["a"], "g1", "s1") for i in range(20)] + FIXTURE[2:]
+    chosen = select_diverse(pool, 4, "submodular")
+    tools = {t for task in chosen for t in task.diversity.tools}
+    assert tools == {"a", "b", "c", "d"}
+    for seed in range(5):
+        random_tools = {t for task in select_diverse(pool, 4, "random", seed=seed) for t in task.diversity.tools}
+        assert len(random_tools) < len(tools)
