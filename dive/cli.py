@@ -105,14 +105,28 @@ def serve_command(
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     world: WorldOption = None,
     tool_timeout: Annotated[float, typer.Option(help="Seconds a tool call may take.")] = 30.0,
+    allow_net: Annotated[bool, typer.Option(help="web: allow the real web (off by default).")] = False,
+    allow_host: Annotated[Optional[list[str]], typer.Option(help="web: allow this real host (repeatable).")] = None,
+    sandbox: Annotated[Optional[str], typer.Option(help="code: sandbox backend, bubblewrap (default) or docker.")] = None,
 ) -> None:
     """Serve one domain's tools as an MCP server."""
-    from dive.servers import domains
+    from dive.servers import get_domain
     from dive.servers.serving import serve
 
-    if domain not in domains():
-        raise _fail(f"unknown domain {domain!r}; known: {', '.join(domains())}")
-    serve(domain, transport=transport.value, host=host, port=port, world=world, tool_timeout=tool_timeout)
+    try:
+        get_domain(domain)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    if sandbox not in (None, "bubblewrap", "docker"):
+        raise _fail(f"--sandbox is bubblewrap or docker, not {sandbox!r}")
+    # Only flags given on the command line; the domains fall back to their environment variables otherwise.
+    options: dict[str, object] = {"sandbox": sandbox} if sandbox else {}
+    if allow_net:
+        options["allow_net"] = True
+    if allow_host:
+        options["allow_hosts"] = list(allow_host)
+    serve(domain, transport=transport.value, host=host, port=port, world=world, tool_timeout=tool_timeout,
+          options=options)
 
 
 # -- tools ---------------------------------------------------------------------------------------
@@ -209,6 +223,7 @@ def synth_command(
     resume: Annotated[bool, typer.Option(help="Continue a killed or finished run in OUT.")] = False,
     include_held_out: Annotated[bool, typer.Option(help="Also use held-out tools (off: they are for OOD evaluation).")] = False,
     seeds_file: Annotated[Optional[Path], typer.Option(help="Seed pool file (JSON lines or one name per line) instead of the world's entities.")] = None,
+    embedding_metrics: Annotated[bool, typer.Option(help="Compute question-embedding diversity (loads a sentence-embedding model).")] = True,
     world: WorldOption = None,
 ) -> None:
     """Synthesize a diverse, verified task set from MCP servers (evidence first, tasks derived from traces)."""
@@ -232,6 +247,7 @@ def synth_command(
         exemplars=_range(exemplars, "exemplars"), select=select, servers=config, domains=domain,
         include_held_out=include_held_out, world=str(world) if world else None,
         seeds_file=str(seeds_file) if seeds_file else None, backend=backend, model=model, base_url=base_url,
+        embedding_metrics=embedding_metrics,
     )
     target = max(n, int(n * options.pool_factor + 0.999))
     with Progress(TextColumn("[bold]synth[/]"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

@@ -33,7 +33,13 @@ def domains() -> dict[str, Domain]:
 
 
 def get_domain(name: str) -> Domain:
-    """The domain called `name`, or a ValueError that lists the known ones."""
+    """The domain called `name`, or a ValueError that lists the known ones.
+
+    Imports only that domain's package when its folder has its name (a server starts faster)."""
+    if name.isidentifier() and (Path(__file__).parent / name / "__init__.py").is_file():
+        domain = getattr(importlib.import_module(f"{__name__}.{name}"), "DOMAIN", None)
+        if isinstance(domain, Domain) and domain.name == name:
+            return domain
     known = domains()
     if name not in known:
         raise ValueError(f"unknown domain {name!r}; known domains: {', '.join(known) or 'none installed'}")

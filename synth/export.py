@@ -73,7 +73,7 @@ def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, 
     _write_atomic(out / "sft.jsonl", "".join(json.dumps(sft_example(t, tools), ensure_ascii=False) + "\n"
                                              for t in selected))
     _write_atomic(out / "tools.json", json.dumps([tool_schema(n, t) for n, t in sorted(tools.items())], indent=1))
-    stats = diversity_stats(selected, tools_available=len(tools))
+    stats = diversity_stats(selected, tools_available=len(tools), embeddings=options.embedding_metrics)
     manifest = {
         "dive_gym": __version__,
         "options": json.loads(options.model_dump_json()),

@@ -62,6 +62,8 @@ class SynthOptions(BaseModel):
     model: str | None = None
     base_url: str | None = None
     tool_timeout: float = 30.0
+    embedding_metrics: bool = True
+    """Question-embedding dispersion in the report (loads the sentence-embedding model)."""
     concurrency: int = 4
     """Tasks in flight inside one worker (overlaps waiting on servers)."""
     batch_size: int = 32

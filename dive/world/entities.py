@@ -13,13 +13,13 @@ from .site import PageRecord
 # Held-out domains follow from what an entity is: coordinates (geo), time zones or dated series (time),
 # chemistry (science), money (finance).
 _HELD_OUT = {
-    "city": ("geo", "time"),
+    "city": ("geo", "chrono"),
     "country": ("geo",),
     "continent": ("geo",),
-    "airport": ("geo", "time"),
+    "airport": ("geo", "chrono"),
     "element": ("science",),
     "company": ("finance",),
-    "stock": ("finance", "time"),
+    "stock": ("finance", "chrono"),
     "product": ("finance",),
 }
 

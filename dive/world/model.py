@@ -12,7 +12,7 @@ WORLD_VERSION = "1"
 
 #: Domains an entity can be present in: the training domains, then the held-out ones.
 TRAINING_DOMAINS = ("web", "files", "database", "media")
-HELD_OUT_DOMAINS = ("geo", "time", "science", "finance")
+HELD_OUT_DOMAINS = ("geo", "chrono", "science", "finance")
 
 
 class WorldError(Exception):

@@ -19,7 +19,7 @@ from dive.synth import answers_match, load_tasks
 from dive.synth.builtin import compute_answer
 from dive.synth.pipeline import CANDIDATES, read_candidates
 
-FAST_DOMAINS = ["--domain", "files", "--domain", "database"]
+FAST_DOMAINS = ["--domain", "files", "--domain", "database", "--no-embedding-metrics"]
 
 
 def synth(out: Path, *args: str, world) -> subprocess.CompletedProcess:
@@ -136,3 +136,12 @@ def test_synthesis_on_a_server_nobody_here_wrote(world, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tools"]["get_current_time"]["kind"] == "retrieval"
     assert all(t.evidence.calls[t.solution[0]].server == "time" for t in tasks)
+
+
+def test_ray_workers_give_the_same_tasks(world, tmp_path):
+    """Synthesis workers as Ray actors on a local Ray (2 CPUs): the same tasks as one local worker."""
+    pytest.importorskip("ray")
+    args = ["--n", "6", "--seed", "11", *FAST_DOMAINS]
+    synth(tmp_path / "local", *args, world=world)
+    synth(tmp_path / "ray", *args, "--workers", "2", "--ray", "local", world=world)
+    assert _ids(tmp_path / "ray") == _ids(tmp_path / "local")

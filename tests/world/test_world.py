@@ -209,10 +209,10 @@ def test_media_claims_match_the_media_index(world: World, media_index: list[dict
 
 
 def test_held_out_domains_follow_the_entity_type(world: World) -> None:
-    assert "geo" in world.entity("city:2988507").domains and "time" in world.entity("city:2988507").domains
+    assert "geo" in world.entity("city:2988507").domains and "chrono" in world.entity("city:2988507").domains
     assert "science" in world.entity("element:Fe").domains
     assert "finance" in world.entity("stock:AAPL").domains
-    allowed = {"web", "files", "database", "media", "geo", "time", "science", "finance"}
+    allowed = {"web", "files", "database", "media", "geo", "chrono", "science", "finance"}
     assert all(set(e.domains) <= allowed for e in world.entities())
 
 
