@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -83,10 +84,20 @@ def _write_world(root: Path, seed: int) -> WorldManifest:
     return manifest
 
 
+#: Files get fixed modification times (from this instant on, spread by a hash of their path), so that
+#: "modified" facts and sorting by modification time are the same in every build of a seed.
+MTIME_EPOCH = 1_717_200_000  # 2024-06-01T00:00:00Z
+MTIME_SPREAD = 180 * 86_400
+
+
 def _make_read_only(root: Path) -> None:
     for dirpath, _dirnames, filenames in os.walk(root):
         for name in filenames:
-            os.chmod(os.path.join(dirpath, name), 0o444)
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            offset = int.from_bytes(hashlib.sha256(rel.encode()).digest()[:4], "big") % MTIME_SPREAD
+            os.utime(path, (MTIME_EPOCH + offset, MTIME_EPOCH + offset))
+            os.chmod(path, 0o444)
     os.chmod(root, 0o755)  # mkdtemp made it private; the world is for every local user to read
 
 

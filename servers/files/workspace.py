@@ -20,12 +20,10 @@ from typing import Any
 from dive.servers.kit import (
     CopyOnWrite,
     Domain,
-    DomainServer,
     SessionContext,
     ToolFailure,
     resolve_in_root,
 )
-from pydantic import ConfigDict
 
 #: Text tools refuse files larger than this (read_bytes pages through anything).
 MAX_TEXT_FILE_BYTES = 20 * 1024 * 1024
@@ -245,29 +243,7 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
-class FilesDomain(Domain):
-    """A `Domain` whose servers refuse unknown tool arguments instead of silently dropping them.
-
-    A misspelled argument (`max_line` for `max_lines`) would otherwise be ignored and the call would
-    quietly do something other than what was asked; here it is a tool error naming the argument.
-    """
-
-    def create_server(self, world: Any, **kwargs: Any) -> DomainServer:  # type: ignore[override]
-        server = super().create_server(world, **kwargs)
-        forbid_unknown_arguments(server)
-        return server
-
-
-def forbid_unknown_arguments(server: DomainServer) -> None:
-    """Make every tool of `server` reject arguments its input schema does not declare."""
-    for tool in server.mcp._tool_manager.list_tools():  # the SDK offers no public hook for this
-        base = tool.fn_metadata.arg_model
-        strict = type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"), "__module__": base.__module__})
-        tool.fn_metadata.arg_model = strict
-        tool.parameters["additionalProperties"] = False
-
-
-DOMAIN = FilesDomain(
+DOMAIN = Domain(
     "files",
     "A file-management workspace: list, search, read, write, copy, move and delete files; diff, count and "
     "checksum them; open archives; and query CSV, JSON, YAML, TOML, INI, log and Markdown files. Paths are "

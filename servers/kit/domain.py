@@ -18,7 +18,7 @@ from typing import Any, Literal, get_type_hints
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from dive import __version__
 from dive.world import World
@@ -155,6 +155,17 @@ class DomainServer:
                 meta=domain.metadata(spec),
                 structured_output=True,
             )
+        self._forbid_unknown_arguments()
+
+    def _forbid_unknown_arguments(self) -> None:
+        """Refuse arguments a tool does not declare (the SDK would drop them silently, so a misspelled
+        `max_line` would quietly do something other than what was asked)."""
+        for tool in self.mcp._tool_manager.list_tools():  # the SDK offers no public hook for this
+            base = tool.fn_metadata.arg_model
+            strict = type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"),
+                                                   "__module__": base.__module__})
+            tool.fn_metadata.arg_model = strict
+            tool.parameters["additionalProperties"] = False
 
     def close(self) -> None:
         """End every session (closing browsers, sandboxes, database handles)."""

@@ -8,6 +8,7 @@ MCP 2026-07-28 has no protocol sessions, so a session is named, in order of prec
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import threading
@@ -37,7 +38,10 @@ class SessionContext:
     key: str
     world: World
     directory: Path
-    """A private, writable folder for this session only (clones, outputs, scratch)."""
+    """A private, writable folder for this session and this server only (clones, scratch)."""
+    shared_directory: Path
+    """A writable folder for files one domain hands to another in the same session (a web screenshot a
+    media tool opens): every server on this machine that serves the same session key sees the same one."""
     options: dict[str, Any] = field(default_factory=dict)
     """Server-wide options (from `dive serve` flags), the same for every session."""
 
@@ -77,10 +81,17 @@ class CopyOnWrite:
         return self._private
 
 
+def shared_directory_for(key: str) -> Path:
+    """The cross-server folder of a session key (named by a hash: a client's key never forms a path)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / "dive-shared" / digest
+
+
 class _Entry(Generic[StateT]):
-    def __init__(self, state: StateT, directory: Path) -> None:
+    def __init__(self, state: StateT, directory: Path, shared: Path) -> None:
         self.state = state
         self.directory = directory
+        self.shared = shared
         self.lock = anyio.Lock()
         self.last_used = time.monotonic()
 
@@ -120,8 +131,12 @@ class SessionStore(Generic[StateT]):
                 directory.mkdir()
                 if self._world is None:  # loaded on first use: listing tools needs no world
                     self._world = self._world_source()  # type: ignore[operator]
-                context = SessionContext(key=key, world=self._world, directory=directory, options=self._options)
-                entry = _Entry(self._factory(context), directory)
+                # Only sessions named by the client (meta keys) span servers; others are this server's alone.
+                shared = shared_directory_for(key) if key.startswith("meta:") else directory / "shared"
+                shared.mkdir(parents=True, exist_ok=True)
+                context = SessionContext(key=key, world=self._world, directory=directory, shared_directory=shared,
+                                         options=self._options)
+                entry = _Entry(self._factory(context), directory, shared)
                 self._entries[key] = entry
             else:
                 self._entries.move_to_end(key)
@@ -161,3 +176,4 @@ class SessionStore(Generic[StateT]):
                 close()
         finally:
             shutil.rmtree(entry.directory, ignore_errors=True)
+            shutil.rmtree(entry.shared, ignore_errors=True)

@@ -41,7 +41,9 @@ class MediaWorkspace:
         self.world = ctx.world
         self.world_root: Path = ctx.world.media_root
         self.files_root: Path = ctx.world.files_root
-        self.output_root: Path = ctx.directory / "media"
+        # The session's shared folder: what media tools write is open to other domains, and screenshots the
+        # web tools saved there (screenshots/...) are open to media tools.
+        self.output_root: Path = ctx.shared_directory
         self.output_root.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
