@@ -3,8 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DIVE := $(VENV)/bin/dive
-# Debian packages the domains need: the web domain's browser, the code domain's sandbox, the media domain's OCR.
-APT_PACKAGES := chromium bubblewrap tesseract-ocr
+# Debian packages the domains need: the web domain's browser; the code domain's sandboxes (bubblewrap, and
+# docker.io + debootstrap for the Docker backend) with pytest inside them; the media domain's OCR.
+APT_PACKAGES := chromium bubblewrap python3-pytest docker.io debootstrap tesseract-ocr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
@@ -27,13 +28,19 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev,embed]"
 	touch $(STAMP)
 
+DEMO_OUT := .dive/demo-synth
+
 demo: install
 	$(DIVE) world build
 	$(DIVE) tools list
 	$(DIVE) tools validate
+	rm -rf $(DEMO_OUT)
+	$(DIVE) synth --out $(DEMO_OUT) --n 300
+	@echo "tasks, SFT data and the diversity report are in $(DEMO_OUT)/ (report.md)"
 
 test: install
 	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m docker tests/servers/code
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

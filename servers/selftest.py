@@ -52,11 +52,19 @@ async def run_self_tests(
     known = all_domains()
     names = list(domain_names or known)
     loaded = ensure_world(world)
-    if transport == "stdio":
-        pool = ClientPool(dive_config(names, world=loaded.root))
-    else:
-        pool = ClientPool(servers={n: known[n].create_server(loaded).mcp for n in names})
+    servers = {} if transport == "stdio" else {n: known[n].create_server(loaded) for n in names}
+    pool = (ClientPool(dive_config(names, world=loaded.root)) if transport == "stdio"
+            else ClientPool(servers={n: s.mcp for n, s in servers.items()}))
     results: list[SelfTestResult] = []
+    try:
+        await _run(pool, names, known, loaded, results)
+    finally:
+        for server in servers.values():
+            server.close()  # in-process servers own sessions, temp folders and browsers
+    return results
+
+
+async def _run(pool: ClientPool, names: list[str], known: dict, loaded: World, results: list[SelfTestResult]) -> None:
     async with pool:
         for name in names:
             spec: ToolSpec
@@ -70,4 +78,3 @@ async def run_self_tests(
                         ok, detail = _check(example, record.result, loaded)
                     results.append(SelfTestResult(domain=name, tool=spec.name, example=i, ok=ok,
                                                   latency_ms=record.latency_ms, detail=detail))
-    return results

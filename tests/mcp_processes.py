@@ -29,18 +29,23 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> N
 
 
 @asynccontextmanager
-async def open_pool(world, domains: list[str], transport: str = "stdio", **kwargs) -> AsyncIterator:
-    """A ClientPool on our domains: 'stdio' (a server process each) or 'inprocess' (in-memory transport)."""
+async def open_pool(world, domains: list[str], transport: str = "stdio", *, options: dict | None = None,
+                    **kwargs) -> AsyncIterator:
+    """A ClientPool on our domains: 'stdio' (a server process each) or 'inprocess' (in-memory transport).
+
+    `options`: server options (as `dive serve` flags give them); in-process only."""
     from dive.env import ClientPool, dive_config
     from dive.servers import get_domain
 
+    servers = {}
     if transport == "stdio":
         pool = ClientPool(dive_config(domains, world=world.root), **kwargs)
     else:
-        servers = {d: get_domain(d).create_server(world) for d in domains}
+        servers = {d: get_domain(d).create_server(world, options=options) for d in domains}
         pool = ClientPool(servers={d: s.mcp for d, s in servers.items()}, **kwargs)
-    async with pool:
-        yield pool
-    if transport != "stdio":
-        for s in servers.values():
-            s.close()
+    try:
+        async with pool:
+            yield pool
+    finally:
+        for server in servers.values():
+            server.close()

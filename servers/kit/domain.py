@@ -13,10 +13,11 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal, get_args, get_type_hints
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
@@ -127,6 +128,24 @@ class Domain:
         return DomainServer(self, world, tool_timeout=tool_timeout, options=options)
 
 
+class _TextKeepingMetadata(FuncMetadata):
+    """The SDK decodes a JSON-looking string argument ('[1, 2]') into a list unless the parameter is
+    exactly `str`; for parameters that accept text (`str | None`, `Literal[...] | str`) that turns valid
+    text into a validation error. Here only parameters that cannot take text are decoded."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        text_fields = {name for name, info in self.arg_model.model_fields.items() if _admits_text(info.annotation)}
+        kept = {k: v for k, v in data.items() if k in text_fields}
+        parsed = super().pre_parse_json({k: v for k, v in data.items() if k not in text_fields})
+        return {k: kept[k] if k in kept else parsed[k] for k in data}
+
+
+def _admits_text(annotation: Any) -> bool:
+    if annotation is str:
+        return True
+    return any(_admits_text(arg) for arg in get_args(annotation))
+
+
 class DomainServer:
     """An `MCPServer` for one domain, with its session store. `.mcp` is what transports run."""
 
@@ -159,12 +178,13 @@ class DomainServer:
 
     def _forbid_unknown_arguments(self) -> None:
         """Refuse arguments a tool does not declare (the SDK would drop them silently, so a misspelled
-        `max_line` would quietly do something other than what was asked)."""
+        `max_line` would quietly do something other than what was asked), and keep text arguments text."""
         for tool in self.mcp._tool_manager.list_tools():  # the SDK offers no public hook for this
             base = tool.fn_metadata.arg_model
             strict = type(base.__name__, (base,), {"model_config": ConfigDict(extra="forbid"),
                                                    "__module__": base.__module__})
             tool.fn_metadata.arg_model = strict
+            tool.fn_metadata.__class__ = _TextKeepingMetadata
             tool.parameters["additionalProperties"] = False
 
     def close(self) -> None:

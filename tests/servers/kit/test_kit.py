@@ -21,6 +21,11 @@ class Notes(BaseModel):
     notes: list[str]
 
 
+class Echo(BaseModel):
+    text: str | None
+    items: list[int]
+
+
 class NotesState:
     def __init__(self, ctx: SessionContext) -> None:
         self.notes: list[str] = []
@@ -170,3 +175,21 @@ def test_clipping_says_what_was_left_out():
     assert cut and text.startswith("x" * 10) and "40 more characters" in text
     assert clip_text("short", 10) == ("short", False)
     assert clip_items(list(range(5)), 3) == ([0, 1, 2], True)
+
+
+@pytest.mark.anyio
+async def test_json_looking_text_stays_text_for_optional_text_arguments():
+    domain = Domain("echo", "Echo.", NotesState)
+
+    @domain.tool(kind="processing", examples=[Example({"items": [1]}, lambda r: True)])
+    def echo(s: NotesState, items: list[int], text: str | None = None) -> Echo:
+        """Echo the arguments."""
+        return Echo(text=text, items=items)
+
+    server = domain.create_server(lambda: None)
+    async with ClientPool(servers={"echo": server.mcp}) as pool:
+        record = await pool.call("echo", {"text": "[1, 2]", "items": "[3, 4]"})
+        assert record.result == {"text": "[1, 2]", "items": [3, 4]}  # text kept; a list given as JSON text decoded
+        unknown = await pool.call("echo", {"items": [1], "txt": "x"})
+        assert unknown.is_error and "txt" in unknown.error
+    server.close()
