@@ -270,7 +270,7 @@ def synth_command(
         try:
             report = synthesize(options, out, workers=workers, ray=(ray if ray and ray != "local" else bool(ray)),
                                 resume=resume, progress=progress)
-        except (FileExistsError, ValueError) as exc:
+        except (FileExistsError, ValueError, RuntimeError) as exc:  # RuntimeError: an unreachable model endpoint
             raise _fail(str(exc)) from exc
     console.print(f"selected {report.selected} tasks into [bold]{out}[/] by {select} selection")
     console.print(f"accepted {report.accepted} of {report.considered} candidates in {report.seconds:.1f} s; "

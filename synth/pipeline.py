@@ -89,6 +89,11 @@ class SynthWorker:
 
         self.options = options
         self.world: World = ensure_world(Path(options.world) if options.world else None)
+        self.exemplars = load_exemplars(Path(options.exemplars_file) if options.exemplars_file else None)
+        if options.backend == "openai":  # checked before anything starts: an unreachable endpoint fails at once
+            from .openai_backend import OpenAIBackend
+
+            self.llm = OpenAIBackend.from_options(options)
         self._servers: list[Any] = []
         if options.servers is not None:
             pool = ClientPool(options.servers, timeout=options.tool_timeout)
@@ -97,26 +102,22 @@ class SynthWorker:
             self._servers = [get_domain(n).create_server(self.world, tool_timeout=options.tool_timeout) for n in names]
             pool = ClientPool(servers={s.domain.name: s.mcp for s in self._servers}, timeout=options.tool_timeout)
         self._portal_cm = anyio.from_thread.start_blocking_portal()
-        portal = self._portal_cm.__enter__()
-        self._portal = portal
-        self._pool_cm = portal.wrap_async_context_manager(pool)
+        self._portal = self._portal_cm.__enter__()
+        self._pool_cm = self._portal.wrap_async_context_manager(pool)
+        self._pool_open = False
         try:
             self.pool: ClientPool = self._pool_cm.__enter__()
+            self._pool_open = True
+            domains = set(options.domains) if options.domains and options.servers is not None else None
+            self.catalog = ToolCatalog.from_exposed(self.pool.exposed_names(),
+                                                    include_held_out=options.include_held_out, domains=domains)
+            if not self.catalog.tools:
+                raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for)")
+            self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
+                          else world_seeds(self.world, self.catalog.domains()))
         except BaseException:
-            self._portal_cm.__exit__(None, None, None)
+            self.close()  # nothing is left running when start-up fails
             raise
-        domains = set(options.domains) if options.domains and options.servers is not None else None
-        self.catalog = ToolCatalog.from_exposed(self.pool.exposed_names(), include_held_out=options.include_held_out,
-                                                domains=domains)
-        if not self.catalog.tools:
-            raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for)")
-        self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
-                      else world_seeds(self.world, self.catalog.domains()))
-        self.exemplars = load_exemplars(Path(options.exemplars_file) if options.exemplars_file else None)
-        if options.backend == "openai":
-            from .openai_backend import OpenAIBackend
-
-            self.llm = OpenAIBackend.from_options(options)
 
     def config(self, index: int) -> TaskConfig:
         o = self.options
@@ -201,7 +202,9 @@ class SynthWorker:
 
     def close(self) -> None:
         try:
-            self._pool_cm.__exit__(None, None, None)
+            if self._pool_open:
+                self._pool_open = False
+                self._pool_cm.__exit__(None, None, None)
         finally:
             self._portal_cm.__exit__(None, None, None)
             for server in self._servers:
