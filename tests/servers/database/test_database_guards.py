@@ -161,7 +161,7 @@ def test_session_close_releases_its_connections(world, tmp_path):
     from dive.servers.database.state import DatabaseState
     from dive.servers.kit import SessionContext
 
-    state = DatabaseState(SessionContext(key="t", world=world, directory=tmp_path))
+    state = DatabaseState(SessionContext(key="t", world=world, directory=tmp_path, shared_directory=tmp_path / "shared"))
     assert state.read("SELECT count(*) FROM elements").rows[0][0] > 100
     with state.writing() as writer:
         writer.conn.execute("DELETE FROM weather WHERE date < '2013-01-01'")
