@@ -108,7 +108,7 @@ def write_report(out: Path, stats: DiversityStats, *, accepted: int, rejections:
         f"- unique toolsets: {stats.unique_toolsets}; unique call sequences: {stats.unique_call_sequences}; "
         f"unique call graphs: {stats.unique_call_graphs}",
         f"- tool types per task: {stats.tool_types_per_task}",
-        f"- per 1,000 tasks: " + ", ".join(f"{k} {v}" for k, v in stats.per_1000_tasks.items()),
+        "- per 1,000 tasks: " + ", ".join(f"{k} {v}" for k, v in stats.per_1000_tasks.items()),
     ]
     if stats.embedding:
         lines.append(f"- question embedding dispersion: {stats.embedding.dispersion}; near-duplicate rate: "

@@ -12,7 +12,7 @@ import os
 from collections import Counter
 from statistics import mean
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from .records import Task
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sqlite3
-import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Annotated
 
 import holidays
+from dive.servers.kit import fold_name as fold
 from dive.servers.kit import Domain, SessionContext, ToolFailure
 from pydantic import BaseModel, Field
 
@@ -24,33 +24,6 @@ from pydantic import BaseModel, Field
 DOMINANCE_RATIO = 5.0
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
-_SPECIAL_LETTERS = str.maketrans(
-    {
-        "ł": "l",
-        "Ł": "L",
-        "ø": "o",
-        "Ø": "O",
-        "æ": "ae",
-        "Æ": "AE",
-        "ß": "ss",
-        "đ": "d",
-        "Đ": "D",
-        "ı": "i",
-        "œ": "oe",
-        "-": " ",
-        "'": "",
-        "’": "",
-        ".": " ",
-    }
-)
-
-
-def fold(text: str) -> str:
-    """Lower-case ASCII form of a name, for matching ("São Paulo" -> "sao paulo")."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL_LETTERS))
-    return " ".join(decomposed.encode("ascii", "ignore").decode("ascii").lower().split())
-
-
 @dataclass(frozen=True)
 class CityZone:
     id: int

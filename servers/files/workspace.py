@@ -15,7 +15,6 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from dive.servers.kit import (
     CopyOnWrite,

@@ -8,8 +8,8 @@ import sqlite3
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
+from dive.servers.kit import world_value
 from dive.servers.kit import Domain, SessionContext, ToolFailure
 
 
@@ -163,11 +163,4 @@ def finite(value: float, what: str) -> float:
     return value
 
 
-def fact(world: Any, sql: str, *params: Any) -> Any:
-    """One value from the world database (read-only), for self-test checks."""
-    con = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
-    try:
-        row = con.execute(sql, params).fetchone()
-    finally:
-        con.close()
-    return row[0] if row else None
+fact = world_value  # one value from the world database (read-only), for self-test checks

@@ -9,12 +9,12 @@ import difflib
 import math
 import re
 import sqlite3
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from dive.servers.kit import fold_name as fold
 from dive.servers.kit import ToolFailure
 
 #: Mean Earth radius (IUGG), the one the world itself uses.
@@ -51,33 +51,6 @@ _COUNTRY_ALIASES = {
     "uae": "AE",
 }
 _COORDS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)\s*$")
-
-
-_SPECIAL_LETTERS = str.maketrans(
-    {
-        "ł": "l",
-        "Ł": "L",
-        "ø": "o",
-        "Ø": "O",
-        "æ": "ae",
-        "Æ": "AE",
-        "ß": "ss",
-        "đ": "d",
-        "Đ": "D",
-        "ı": "i",
-        "œ": "oe",
-        "-": " ",
-        "'": "",
-        "’": "",
-        ".": " ",
-    }
-)
-
-
-def fold(text: str) -> str:
-    """Lower-case ASCII form of a name, for matching ("São Paulo" -> "sao paulo")."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL_LETTERS))
-    return " ".join(decomposed.encode("ascii", "ignore").decode("ascii").lower().split())
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import sqlite3
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from dive.servers.kit import world_value
 from dive.servers.kit import Domain, Example, SessionContext, ToolFailure, clip_items
 from pydantic import BaseModel, Field
 
@@ -49,16 +49,6 @@ DOMAIN = Domain(
 
 
 # -- world facts for self-tests ---------------------------------------------------------------
-
-
-def _fact(world: Any, sql: str, *params: Any) -> Any:
-    """One value from the world database (read-only), for self-test checks."""
-    con = sqlite3.connect(f"file:{world.db_path}?mode=ro", uri=True)
-    try:
-        row = con.execute(sql, params).fetchone()
-    finally:
-        con.close()
-    return row[0] if row else None
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -223,7 +213,7 @@ class CityInfo(CityRecord):
             lambda r, w: (
                 r["country_code"] == "JP"
                 and r["timezone"] == "Asia/Tokyo"
-                and r["population"] == _fact(w, "SELECT population FROM cities WHERE id = 1850147")
+                and r["population"] == world_value(w, "SELECT population FROM cities WHERE id = 1850147")
                 and r["rank_in_country"] == 1
             ),
         ),
@@ -323,7 +313,7 @@ class CountryInfo(BaseModel):
         Example(
             {"country": "JPN"},
             lambda r, w: (
-                r["code"] == "JP" and r["population"] == _fact(w, "SELECT population FROM countries WHERE code = 'JP'")
+                r["code"] == "JP" and r["population"] == world_value(w, "SELECT population FROM countries WHERE code = 'JP'")
             ),
         ),
     ],
@@ -396,7 +386,7 @@ class AirportInfo(BaseModel):
             lambda r, w: (
                 r["iata"] == "LPB"
                 and r["elevation_ft"] > 13000
-                and r["elevation_ft"] == _fact(w, "SELECT elevation_ft FROM airports WHERE icao = 'SLLP'")
+                and r["elevation_ft"] == world_value(w, "SELECT elevation_ft FROM airports WHERE icao = 'SLLP'")
                 and abs(r["elevation_m"] - r["elevation_ft"] * 0.3048) < 0.1
             ),
         ),
@@ -509,7 +499,7 @@ class CountryRanking(BaseModel):
             {"metric": "area_km2", "limit": 3},
             lambda r, w: (
                 r["countries"][0]["code"] == "RU"
-                and r["countries"][0]["value"] == _fact(w, "SELECT MAX(area_km2) FROM countries")
+                and r["countries"][0]["value"] == world_value(w, "SELECT MAX(area_km2) FROM countries")
             ),
         ),
         Example({"metric": "population", "continent": "SA", "limit": 1}, lambda r: r["countries"][0]["code"] == "BR"),

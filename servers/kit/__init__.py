@@ -4,6 +4,7 @@ from .domain import DEFAULT_TOOL_TIMEOUT, TOOL_META_KEY, Domain, DomainServer, E
 from .errors import ToolFailure, describe_exception
 from .limits import MAX_ITEMS, MAX_RESULT_BYTES, MAX_TEXT_CHARS, clip_items, clip_text, truncation_marker
 from .paths import atomic_write, clone_file, clone_tree, relative_to_root, resolve_in_root
+from .world_facts import fold_name, world_rows, world_value
 from .sessions import DEFAULT_SESSION, SESSION_META_KEY, CopyOnWrite, SessionContext, SessionStore
 
 __all__ = [
@@ -29,7 +30,10 @@ __all__ = [
     "clone_file",
     "clone_tree",
     "describe_exception",
+    "fold_name",
     "relative_to_root",
     "resolve_in_root",
     "truncation_marker",
+    "world_rows",
+    "world_value",
 ]
