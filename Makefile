@@ -37,6 +37,8 @@ demo: install
 	rm -rf $(DEMO_OUT)
 	$(DIVE) synth --out $(DEMO_OUT) --n 300
 	@echo "tasks, SFT data and the diversity report are in $(DEMO_OUT)/ (report.md)"
+	$(DIVE) gym run --tasks $(DEMO_OUT) --episodes 4 --agent replay
+	$(DIVE) gym run --tasks $(DEMO_OUT) --episodes 2 --agent wrong --seed 4
 
 test: install
 	$(VENV)/bin/pytest

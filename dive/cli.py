@@ -21,6 +21,8 @@ world_app = typer.Typer(help="Build and inspect the offline world the servers op
 tools_app = typer.Typer(help="List and self-test the tools of the MCP servers.", no_args_is_help=True)
 app.add_typer(world_app, name="world")
 app.add_typer(tools_app, name="tools")
+gym_app = typer.Typer(help="Run episodes of the Gymnasium environment DIVE-v0.", no_args_is_help=True)
+app.add_typer(gym_app, name="gym")
 
 console = Console()
 err = Console(stderr=True)
@@ -306,6 +308,57 @@ def stats_command(
         _print_stats(folder)
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from exc
+
+
+# -- gym -----------------------------------------------------------------------------------------
+
+@gym_app.command("run")
+def gym_run(
+    episodes: Annotated[int, typer.Option(help="Episodes to play (seeds SEED, SEED+1, ...).")] = 5,
+    agent: Annotated[str, typer.Option(help="Scripted agent: replay (replays each task's evidence, answers right), "
+                                            "wrong (same calls, wrong answer) or never (never answers).")] = "replay",
+    tasks: Annotated[Optional[Path], typer.Option(help="A `dive synth` folder or tasks.jsonl (default: the split's default set).")] = None,
+    servers: Annotated[Optional[Path], typer.Option(help="MCP client config of the servers (default: our domains).")] = None,
+    split: Annotated[str, typer.Option(help="train or heldout (which of our domains' tools).")] = "train",
+    transport: Annotated[str, typer.Option(help="stdio (a process per domain) or inprocess (fastest).")] = "stdio",
+    max_turns: Annotated[int, typer.Option(help="Turns before an episode is truncated.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
+    ray: Annotated[Optional[str], typer.Option("--ray", help="Play on Ray actors: 'local' or a Ray address.")] = None,
+    workers: Annotated[int, typer.Option(help="Ray actors (with --ray).")] = 2,
+    world: WorldOption = None,
+) -> None:
+    """Play DIVE-v0 episodes with a scripted agent and print each one's turns and reward."""
+    from dive.env.rollouts import ReplayAgent, collect_rollouts
+    from dive.env.task_sets import default_task_options, load_task_set
+
+    if agent not in ("replay", "wrong", "never"):
+        raise _fail(f"--agent is replay, wrong or never, not {agent!r}")
+    env_kwargs = {"tasks": str(tasks) if tasks else None, "servers": str(servers) if servers else None,
+                  "split": split, "transport": transport, "max_turns": max_turns,
+                  "world": str(world) if world else None}
+    from dive.env import MCPConfig
+
+    try:
+        config = MCPConfig.load(servers).to_json() if servers else None
+        task_list = load_task_set(tasks, default_task_options(split, servers=config, world=world))  # type: ignore[arg-type]
+        env_kwargs["tasks"] = task_list
+        policy = ReplayAgent(task_list, answer={"replay": "correct"}.get(agent, agent))  # type: ignore[arg-type]
+        played = collect_rollouts(policy, episodes=episodes, env_kwargs=env_kwargs, seed=seed,
+                                  ray=(ray if ray and ray != "local" else bool(ray)), workers=workers)
+    except (FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    for episode in played:
+        console.rule(f"episode seed={episode.seed} task={episode.task_id}")
+        for number, turn in enumerate(episode.turns, 1):
+            console.print(f"[bold]turn {number}[/] reward {turn.reward:+.2f}")
+            console.print("  action: " + turn.action.replace("\n", " ")[:160], markup=False, highlight=False)
+            console.print("  result: " + turn.observation.replace("\n", " ")[:160], markup=False, highlight=False)
+        end = "answered" if episode.terminated else "truncated"
+        console.print(f"{end} after {len(episode.turns)} turns: return {episode.total_reward:+.2f}, "
+                      f"correctness {episode.correctness:.0f}, tool calls {len(episode.trace.calls)}")
+    mean = sum(e.total_reward for e in played) / max(1, len(played))
+    solved = sum(e.correctness > 0 for e in played)
+    console.print(f"[bold]{len(played)} episodes[/]: mean return {mean:+.3f}, solved {solved}/{len(played)}")
 
 
 # -- doctor --------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from .trace import ListedTool, ToolCallRecord, Trace
 
 #: The request `_meta` key that names the session on the server (see dive.servers.kit.sessions).
 SESSION_META_KEY = "dive/session"
+#: Sent with a trace's first call to each server: the session starts afresh there (see the kit's sessions).
+FRESH_META_KEY = "dive/fresh"
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 60.0
 
@@ -79,6 +81,7 @@ class ClientPool:
         self.trace = Trace(session=session or uuid.uuid4().hex)
         self._exposed: dict[str, tuple[str, str]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._restart_lock = anyio.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -187,6 +190,30 @@ class ClientPool:
             raise PoolError(f"unknown tool {tool!r}")
         return self._exposed[tool]
 
+    def is_dead(self, server: str) -> bool:
+        """Whether a server has exited or dropped its connection (its calls fail until `restart`)."""
+        return self._connections[server].dead is not None
+
+    async def restart(self, server: str) -> None:
+        """Start a server that died again, on a fresh connection; a live server is left alone.
+
+        Its sessions' state is gone with the old process (the new one starts from the world)."""
+        async with self._restart_lock:
+            old = self._connections[server]
+            if old.dead is None:
+                return
+            if self._task_group is None:
+                raise PoolError("the pool is closed")
+            conn = _Connection(server, old.target)
+            self._connections[server] = conn
+            self._task_group.start_soon(self._hold, conn)
+            with anyio.move_on_after(self.connect_timeout):
+                await conn.ready.wait()
+            if conn.dead is not None or not conn.ready.is_set():
+                conn.dead = conn.dead or f"no answer within {self.connect_timeout:g} s"
+                raise PoolError(f"could not restart MCP server {server!r}: {conn.dead}")
+            self._index_tools()
+
     def new_session(self, session: str | None = None) -> Trace:
         """Start a fresh server-side session (fresh world state) with an empty trace; returns the old trace."""
         old = self.trace
@@ -216,6 +243,9 @@ class ClientPool:
             schema_hash=listed.schema_hash if listed else None,
         )
         limit = self.timeout if timeout is None else timeout
+        meta = {SESSION_META_KEY: trace.session}
+        if not any(c.server == server_name for c in trace.calls):  # a reused session name starts clean
+            meta[FRESH_META_KEY] = "server" if trace.calls else "session"
         started = time.perf_counter()
         try:
             if conn.dead is not None or conn.client is None:
@@ -224,7 +254,7 @@ class ClientPool:
                 conn.pending.add(scope)
                 try:
                     with anyio.fail_after(limit):
-                        result = await conn.client.call_tool(name, args, meta={SESSION_META_KEY: trace.session})
+                        result = await conn.client.call_tool(name, args, meta=meta)
                 finally:
                     conn.pending.discard(scope)
             if scope.cancelled_caught:
@@ -274,17 +304,24 @@ def _describe(exc: BaseException) -> str:
 
 
 class SyncClientPool:
-    """The same pool for synchronous code (the gym, the CLI): an event loop runs in a helper thread."""
+    """The same pool for synchronous code (the gym, the CLI): an event loop runs in a helper thread.
 
-    def __init__(self, config: MCPConfig | Mapping[str, Any] | str | None = None, **kwargs: Any) -> None:
+    `pool` takes a ready-made (not yet entered) `ClientPool` instead of a config; `on_close` runs after
+    the pool is closed (for example to close in-process servers).
+    """
+
+    def __init__(self, config: MCPConfig | Mapping[str, Any] | str | None = None, *, pool: ClientPool | None = None,
+                 on_close: tuple[Any, ...] = (), **kwargs: Any) -> None:
+        self._on_close = on_close
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
         try:
-            self.pool = ClientPool(config, **kwargs)
+            self.pool = pool if pool is not None else ClientPool(config, **kwargs)
             self._pool_cm = self._portal.wrap_async_context_manager(self.pool)
             self._pool_cm.__enter__()
         except BaseException:
             self._portal_cm.__exit__(None, None, None)
+            self._run_on_close()
             raise
         self._closed = False
 
@@ -309,6 +346,11 @@ class SyncClientPool:
             self._pool_cm.__exit__(None, None, None)
         finally:
             self._portal_cm.__exit__(None, None, None)
+            self._run_on_close()
+
+    def _run_on_close(self) -> None:
+        for close in self._on_close:
+            close()
 
     def __enter__(self) -> SyncClientPool:
         return self

@@ -15,6 +15,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dive.env.chat_format import render_answer
+from dive.env.chat_format import tool_schema as function_schema
+
 from dive import __version__
 
 from .answers import format_answer
@@ -22,19 +25,17 @@ from .metrics import DiversityStats, diversity_stats
 from .records import Task
 from .select import select_diverse
 
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 MAX_TOOL_RESULT_CHARS = 4000
 
 
 def final_answer_message(answer: Any) -> str:
     """The final assistant message: the answer between answer tags (what DIVE-v0 parses)."""
-    return f"{ANSWER_OPEN}{format_answer(answer)}{ANSWER_CLOSE}"
+    return render_answer(format_answer(answer))
 
 
 def tool_schema(name: str, tool: dict[str, Any]) -> dict[str, Any]:
-    """A tool in the OpenAI function-calling form used by chat templates."""
-    return {"type": "function", "function": {"name": name, "description": tool.get("description", ""),
-                                             "parameters": tool.get("input_schema") or {"type": "object"}}}
+    """A catalog tool in the OpenAI function-calling form used by chat templates."""
+    return function_schema(name, tool.get("description", ""), tool.get("input_schema"))
 
 
 def sft_example(task: Task, tools: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from typing import Any
 
 import anyio
 import httpx
-
+from dive.env.chat_format import tool_schema
 from dive.env.pool import ClientPool, PoolError
 from dive.env.trace import ToolCallRecord
 
@@ -518,8 +518,7 @@ class OpenAIBackend:
                 continue
             parameters = dict(tool.input_schema or {}) or {"type": "object", "properties": {}}
             parameters.setdefault("type", "object")
-            schemas.append({"type": "function", "function": {
-                "name": name, "description": tool.description, "parameters": parameters}})
+            schemas.append(tool_schema(name, tool.description, parameters))
         return schemas
 
     async def _answer_calls(self, reply: ChatReply, messages: list[dict[str, Any]], budget: int, allowed: set[str],

@@ -63,3 +63,13 @@ def pool_factory(world):
         return open_pool(world, domains, transport, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def synth_tasks(world, tmp_path_factory):
+    """A small task set synthesized once per session from the files and database domains (a `dive synth` folder)."""
+    from dive.synth import SynthOptions, synthesize
+
+    out = tmp_path_factory.mktemp("synth") / "files-database"
+    synthesize(SynthOptions(n=16, domains=["files", "database"], embedding_metrics=False), out)
+    return out

@@ -12,7 +12,7 @@ media of it.
 
 from .build import build_world
 from .model import WORLD_VERSION, Entity, WorldError, WorldManifest
-from .world import World, default_world_dir, ensure_world
+from .world import World, default_world_dir, dive_home, ensure_world
 
 __all__ = [
     "WORLD_VERSION",
@@ -22,5 +22,6 @@ __all__ = [
     "WorldManifest",
     "build_world",
     "default_world_dir",
+    "dive_home",
     "ensure_world",
 ]

@@ -77,12 +77,16 @@ class World:
             raise KeyError(f"no entity {id!r} in the world at {self.root}") from None
 
 
+def dive_home() -> Path:
+    """Where the project caches what it makes on this machine: $DIVE_HOME, default ~/.cache/dive."""
+    return Path(os.environ.get("DIVE_HOME") or Path.home() / ".cache" / "dive").expanduser()
+
+
 def default_world_dir(seed: int = 0) -> Path:
-    """$DIVE_WORLD if set, else $DIVE_HOME/world-seed{seed} ($DIVE_HOME defaults to ~/.cache/dive)."""
+    """$DIVE_WORLD if set, else $DIVE_HOME/world-seed{seed}."""
     if os.environ.get("DIVE_WORLD"):
         return Path(os.environ["DIVE_WORLD"]).expanduser()
-    home = Path(os.environ.get("DIVE_HOME") or Path.home() / ".cache" / "dive").expanduser()
-    return home / f"world-seed{seed}"
+    return dive_home() / f"world-seed{seed}"
 
 
 @contextlib.contextmanager

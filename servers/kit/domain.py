@@ -26,7 +26,7 @@ from dive.world import World
 
 from .errors import ToolFailure, describe_exception
 from .limits import MAX_RESULT_BYTES
-from .sessions import DEFAULT_SESSION, SESSION_META_KEY, SessionContext, SessionStore
+from .sessions import DEFAULT_SESSION, FRESH_META_KEY, SESSION_META_KEY, SessionContext, SessionStore
 
 ToolKind = Literal["retrieval", "processing"]
 #: The key under a tool's MCP `_meta` that carries its DIVE metadata.
@@ -128,6 +128,12 @@ class Domain:
         return DomainServer(self, world, tool_timeout=tool_timeout, options=options)
 
 
+def _meta_value(ctx: Context, name: str) -> Any:
+    """A value of the request's `_meta`, or None."""
+    meta = ctx.request_context.meta or {}
+    return meta.get(name) if hasattr(meta, "get") else None
+
+
 class _TextKeepingMetadata(FuncMetadata):
     """The SDK decodes a JSON-looking string argument ('[1, 2]') into a list unless the parameter is
     exactly `str`; for parameters that accept text (`str | None`, `Literal[...] | str`) that turns valid
@@ -194,8 +200,7 @@ class DomainServer:
     def session_key(self, ctx: Context) -> str:
         """Name the calling session (see `dive.servers.kit.sessions`)."""
         rc = ctx.request_context
-        meta = rc.meta or {}
-        key = meta.get(SESSION_META_KEY) if hasattr(meta, "get") else None
+        key = _meta_value(ctx, SESSION_META_KEY)
         if isinstance(key, str) and key:
             return f"meta:{key}"
         connection = getattr(rc.session, "_connection", None)
@@ -218,7 +223,11 @@ class DomainServer:
 
         async def call(ctx: Context, **arguments: Any) -> Any:
             try:
-                entry = self.sessions.get(self.session_key(ctx))
+                key = self.session_key(ctx)
+                fresh = _meta_value(ctx, FRESH_META_KEY)
+                if fresh in ("server", "session") and key.startswith("meta:"):
+                    self.sessions.end(key, shared=fresh == "session")
+                entry = self.sessions.get(key)
             except Exception as exc:  # a session that cannot start is the caller's error to see, not a crash
                 raise ToolFailure(f"could not start a session: {describe_exception(exc)}") from exc
             async with entry.lock:

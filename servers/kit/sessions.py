@@ -28,6 +28,9 @@ from .paths import clone_file, clone_tree
 
 #: The request `_meta` key that names a session.
 SESSION_META_KEY = "dive/session"
+#: A request `_meta` key that starts the named session afresh before the call: "server" drops this
+#: server's state for it, "session" also empties the folder the session shares across servers.
+FRESH_META_KEY = "dive/fresh"
 DEFAULT_SESSION = "default"
 
 
@@ -143,12 +146,15 @@ class SessionStore(Generic[StateT]):
             entry.last_used = time.monotonic()
             return entry
 
-    def end(self, key: str) -> None:
-        """End a session: close its state and delete its private folder."""
+    def end(self, key: str, *, shared: bool = True) -> None:
+        """End a session: close its state and delete its private folder (and, with `shared`, the folder
+        it shares with other servers, whether or not this server has state for it)."""
         with self._mutex:
             entry = self._entries.pop(key, None)
         if entry is not None:
-            self._dispose(entry)
+            self._dispose(entry, shared=shared)
+        if shared and key.startswith("meta:"):
+            shutil.rmtree(shared_directory_for(key), ignore_errors=True)
 
     def close(self) -> None:
         """End every session and remove the store's folder."""
@@ -169,11 +175,12 @@ class SessionStore(Generic[StateT]):
             self._dispose(self._entries.pop(key))
 
     @staticmethod
-    def _dispose(entry: _Entry[Any]) -> None:
+    def _dispose(entry: _Entry[Any], *, shared: bool = True) -> None:
         close = getattr(entry.state, "close", None)
         try:
             if callable(close):
                 close()
         finally:
+            if shared:
+                shutil.rmtree(entry.shared, ignore_errors=True)
             shutil.rmtree(entry.directory, ignore_errors=True)
-            shutil.rmtree(entry.shared, ignore_errors=True)

@@ -1,0 +1,287 @@
+"""DIVE-v0 through the Gymnasium API: rewards, malformed turns, isolation, faults, vector envs, Ray, external servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import psutil
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dive  # noqa: F401  (registers DIVE-v0)
+from dive.env.chat_format import render_answer, render_tool_call
+from dive.env.rollouts import ReplayAgent, collect_rollouts, run_episode
+from dive.env.trace import Trace
+from dive.synth import load_tasks
+from dive.synth.records import DiversityKeys, Matcher, SeedEntity, Task, Verification
+
+PLAIN = str(Path(__file__).with_name("plain_server.py"))
+PLAIN_CONFIG = {"mcpServers": {"plain": {"command": sys.executable, "args": [PLAIN, "stdio"]}}}
+
+
+def scaffold_task(task_id: str, toolset: list[str], question: str, answer, domains=("plain",)) -> Task:
+    """A task record for fault tests on servers synthesis has no use for (a crashing or sleeping tool)."""
+    return Task(
+        id=task_id, question=question, answer=answer, answer_type="text", matcher=Matcher(kind="text"),
+        toolset=toolset, domains=list(domains), seed=SeedEntity(id="s", type="test", name="test"),
+        evidence=Trace(session="scaffold"), solution=[], derivation=[], verification=Verification(accepted=True),
+        diversity=DiversityKeys(tools=toolset, toolset_key="", call_sequence=[], call_graph="", topology="",
+                                domains=list(domains), answer_type="text", hops=0),
+    )
+
+
+def descendants() -> set[int]:
+    """Live (non-zombie) processes below this test process."""
+    alive = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def wait_until_gone(before: set[int], timeout: float = 15.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while (left := descendants() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.fixture(scope="module")
+def tasks(synth_tasks):
+    return load_tasks(synth_tasks)
+
+
+@pytest.fixture
+def env(synth_tasks):
+    made = gym.make("DIVE-v0", tasks=str(synth_tasks), transport="inprocess")
+    yield made
+    made.close()
+
+
+def test_check_env_passes(env):
+    check_env(env.unwrapped, skip_render_check=False)
+
+
+def test_replaying_the_evidence_earns_full_reward_and_a_wrong_answer_no_correctness(env, tasks):
+    alpha = env.unwrapped.weights.alpha
+    for task in tasks[:6]:
+        right = run_episode(env, ReplayAgent(tasks), options={"task_id": task.id})
+        assert right.terminated and not right.truncated
+        assert right.correctness == 1.0 and right.total_reward == pytest.approx(alpha + 1.0), right.turns[-1]
+        assert [c.tool for c in right.trace.calls] == [task.evidence.calls[i].tool for i in task.solution]
+        wrong = run_episode(env, ReplayAgent(tasks, answer="wrong"), options={"task_id": task.id})
+        assert wrong.correctness == 0.0 and wrong.total_reward == pytest.approx(alpha)
+
+
+def test_reset_gives_prompt_text_and_structured_messages(env, tasks):
+    task = tasks[0]
+    observation, info = env.reset(options={"task_id": task.id})
+    assert task.question in observation and "<tools>" in observation
+    assert [m["role"] for m in info["messages"]] == ["system", "user"]
+    assert sorted(t["function"]["name"] for t in info["tools"]) == sorted(task.toolset)
+    assert isinstance(info["trace"], Trace) and info["trace"].calls == []
+    first, _ = env.reset(seed=7)
+    again, _ = env.reset(seed=7)
+    assert first == again  # the seed picks the task
+
+
+@pytest.mark.parametrize(("action", "says"), [
+    ("", "empty"),
+    ("let me think", "no tool call and no answer"),
+    ("<tool_call>{not json}</tool_call>", "not valid JSON"),
+    ('<tool_call>{"arguments": {}}</tool_call>', "no tool name"),
+    (render_tool_call("no_such_tool", {}), "unknown tool 'no_such_tool'"),
+])
+def test_malformed_actions_give_an_error_observation_and_a_penalty(env, tasks, action, says):
+    env.reset(options={"task_id": tasks[0].id})
+    observation, reward, terminated, truncated, info = env.step(action)
+    assert says in observation
+    assert reward == pytest.approx(-env.unwrapped.weights.format_penalty)
+    assert not terminated and not truncated and info["reward_parts"]["malformed"]
+    good = ReplayAgent(tasks)(observation, {"task_id": tasks[0].id, "turn": 0})
+    _, reward, *_ = env.step(good)  # the episode goes on
+    assert reward == 0.0
+
+
+def test_arguments_off_the_schema_are_refused_before_the_server(env, tasks):
+    task = next(t for t in tasks if t.solution)
+    name = task.diversity.call_sequence[0]
+    env.reset(options={"task_id": task.id})
+    observation, reward, *_ , info = env.step(render_tool_call(name, {"no_such_argument": 1}))
+    assert f"bad arguments for {name}" in observation and reward < 0
+    assert info["trace"].calls == []
+
+
+def test_max_turns_truncates(synth_tasks, tasks):
+    env = gym.make("DIVE-v0", tasks=str(synth_tasks), transport="inprocess", max_turns=2)
+    try:
+        episode = run_episode(env, ReplayAgent(tasks, answer="never"), seed=0)
+        assert episode.truncated and not episode.terminated and len(episode.turns) == 2
+    finally:
+        env.close()
+
+
+def test_episodes_do_not_see_each_others_writes(world):
+    """Two envs at once (sharing one server, as envs of a process do), and one env reset with the same seed."""
+    task = scaffold_task("files-write", ["write_file", "read_file"], "Write and read.", "x", domains=("files",))
+    write = render_tool_call("write_file", {"path": "notes/secret.txt", "content": "mine"})
+    read = render_tool_call("read_file", {"path": "notes/secret.txt"})
+    a = gym.make("DIVE-v0", tasks=[task], transport="stdio")
+    b = gym.make("DIVE-v0", tasks=[task], transport="stdio")
+    try:
+        assert a.unwrapped._hub is b.unwrapped._hub  # one set of server processes
+        a.reset(seed=1)
+        b.reset(seed=1)
+        assert "Error" not in a.step(write)[0]
+        assert "mine" in a.step(read)[0]
+        assert "Error" in b.step(read)[0]
+        a.reset(seed=1)  # same seed: same session name, but started afresh
+        assert "Error" in a.step(read)[0]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_hanging_tool_times_out_and_a_crashed_server_is_restarted():
+    before = descendants()
+    task = scaffold_task("plain", ["echo", "slow", "crash"], "Echo 'hi'.", "hi")
+    env = gym.make("DIVE-v0", tasks=[task], servers=PLAIN_CONFIG, tool_timeout=2.0)
+    try:
+        env.reset(seed=0)
+        observation, *_ = env.step(render_tool_call("slow", {"seconds": 30}))
+        assert "timeout" in observation
+        observation, _, terminated, _, info = env.step(render_tool_call("crash", {}))
+        assert "restarted" in observation and not terminated and info["server_restarts"] == 1
+        observation, *_ = env.step(render_tool_call("echo", {"text": "hi"}))
+        assert '"hi"' in observation
+        _, reward, terminated, _, _ = env.step(render_answer("hi"))
+        assert terminated and reward == pytest.approx(1.1)
+    finally:
+        env.close()
+    assert wait_until_gone(before) == set()
+
+
+def drive_vector(envs, policy, episodes: int) -> list[float]:
+    """Play a vector env until `episodes` episodes have ended; returns their returns."""
+    observations, infos = envs.reset(seed=0)
+    returns, running = [], [0.0] * envs.num_envs
+    while len(returns) < episodes:
+        actions = [policy(observations[i], {"task_id": infos["task_id"][i], "turn": int(infos["turn"][i])})
+                   for i in range(envs.num_envs)]
+        observations, rewards, terminated, truncated, infos = envs.step(actions)
+        for i in range(envs.num_envs):
+            running[i] += float(rewards[i])
+            if terminated[i] or truncated[i]:
+                returns.append(running[i])
+                running[i] = 0.0
+    return returns
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_vector_env_of_4_runs_100_episodes_and_leaves_no_process(synth_tasks, tasks, mode):
+    before = descendants()
+    transport = "stdio" if mode == "async" else "inprocess"
+    envs = gym.make_vec("DIVE-v0", num_envs=4, vectorization_mode=mode, tasks=str(synth_tasks), transport=transport)
+    try:
+        returns = drive_vector(envs, ReplayAgent(tasks), episodes=100)
+    finally:
+        envs.close()
+    assert len(returns) >= 100 and all(r == pytest.approx(1.1) for r in returns)
+    assert wait_until_gone(before) == set()
+
+
+def test_async_vector_env_without_shared_memory(synth_tasks, tasks):
+    envs = gym.make_vec("DIVE-v0", num_envs=2, vectorization_mode="async", vector_kwargs={"shared_memory": False},
+                        tasks=str(synth_tasks), transport="inprocess")
+    try:
+        assert drive_vector(envs, ReplayAgent(tasks), episodes=4)[:4] == pytest.approx([1.1] * 4)
+    finally:
+        envs.close()
+
+
+def test_rollouts_on_local_ray_match_local_ones(synth_tasks, tasks):
+    kwargs = {"tasks": str(synth_tasks), "transport": "inprocess"}
+    local = collect_rollouts(ReplayAgent(tasks), episodes=4, env_kwargs=kwargs, seed=3)
+    remote = collect_rollouts(ReplayAgent(tasks), episodes=4, env_kwargs=kwargs, seed=3, ray=True, workers=2)
+    assert [(e.task_id, e.total_reward) for e in remote] == [(e.task_id, e.total_reward) for e in local]
+    assert all(e.correctness == 1.0 for e in remote)
+
+
+def test_an_external_mcp_server_through_servers(tmp_path):
+    """mcp-server-time from PyPI: tasks synthesized from it, episodes played against it."""
+    from dive.synth import SynthOptions, synthesize
+
+    config = {"mcpServers": {"time": {"command": sys.executable, "args": ["-m", "mcp_server_time",
+                                                                            "--local-timezone", "UTC"]}}}
+    synthesize(SynthOptions(n=3, servers=config, include_held_out=True, toolset_size=(2, 2), embedding_metrics=False),
+               tmp_path / "time")
+    tasks = load_tasks(tmp_path / "time")
+    env = gym.make("DIVE-v0", tasks=str(tmp_path / "time"), servers=config)
+    try:
+        for task in tasks:
+            episode = run_episode(env, ReplayAgent(tasks), options={"task_id": task.id})
+            assert episode.correctness == 1.0, episode.turns
+            assert {c.server for c in episode.trace.calls} <= {"time"}
+    finally:
+        env.close()
+
+
+@pytest.mark.timeout(1200)  # makes the default task set by synthesis first (about two minutes on 2 cores)
+def test_out_of_the_box_without_importing_dive(world, tmp_path):
+    """`gym.make("dive:DIVE-v0")` with no other argument: default world and task set, stdio servers."""
+    script = (
+        "import gymnasium as gym\n"
+        "env = gym.make('dive:DIVE-v0')\n"
+        "obs, info = env.reset(seed=0)\n"
+        "tools = [t['function']['name'] for t in info['tools']]\n"
+        "obs, reward, term, trunc, info = env.step('<answer>none</answer>')\n"
+        "print(len(env.unwrapped.tasks), len(tools), term)\n"
+        "env.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "DIVE_HOME": str(tmp_path / "home")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    count, tools, terminated = done.stdout.split()[-3:]
+    assert int(count) == 100 and int(tools) >= 15 and terminated == "True"
+    manifest = json.loads(next((tmp_path / "home" / "tasks").glob("train-*/manifest.json")).read_text())
+    assert set(manifest["options"]["domains"]) == {"web", "files", "database", "code", "media"}
+
+
+def test_a_judge_replaces_the_matcher(synth_tasks, tasks):
+    seen = []
+
+    def judge(task, predicted):
+        seen.append((task.id, predicted))
+        return 0.5
+
+    env = gym.make("DIVE-v0", tasks=str(synth_tasks), transport="inprocess", judge=judge, reward={"alpha": 0.2})
+    try:
+        episode = run_episode(env, ReplayAgent(tasks, answer="wrong"), seed=0)
+        assert episode.total_reward == pytest.approx(0.2 + 0.5) and seen and seen[0][0] == episode.task_id
+    finally:
+        env.close()
+    with pytest.raises(Exception, match="extra"):
+        gym.make("DIVE-v0", tasks=str(synth_tasks), transport="inprocess", reward={"alpah": 1})
+
+
+def test_held_out_tasks_run_on_the_held_out_servers(world, tmp_path):
+    from dive.synth import SynthOptions, synthesize
+
+    synthesize(SynthOptions(n=3, domains=["geo"], include_held_out=True, embedding_metrics=False), tmp_path / "geo")
+    tasks = load_tasks(tmp_path / "geo")
+    env = gym.make("DIVE-v0", tasks=tasks, transport="inprocess")
+    try:
+        assert env.unwrapped._hub.pool.servers == ["geo"]
+        for task in tasks:
+            assert run_episode(env, ReplayAgent(tasks), options={"task_id": task.id}).correctness == 1.0
+    finally:
+        env.close()
