@@ -4,7 +4,8 @@ Step latency: the same cheap tool call (a files tool's self-test example) made `
 DIVE-v0 step (`<tool_call>` text in, tool-response text out) and as a raw `Client.call_tool` on the
 same server and transport, embedded (in-memory transport) and over stdio, in the same run; the ratio
 env/raw is the env's own overhead. Reset: median `env.reset()` time. Throughput: a vector env
-(async, embedded servers in each worker) played by the scripted replay agent for `--seconds`.
+(async, embedded servers in each worker) for `--seconds`, once calling the cheap tool every turn (the env's
+own cost) and once played by the scripted replay agent over the task set (each task's own tools, some costly).
 
     .venv/bin/python bench/env_step.py [--calls 300] [--seconds 20] [--tasks DIR]
 """
@@ -79,8 +80,7 @@ def reset_cost(env, n: int = 50) -> float:
     return statistics.median(samples)
 
 
-def steps_per_second(tasks, num_envs: int, seconds: float) -> float:
-    policy = ReplayAgent(tasks)
+def steps_per_second(tasks, policy, num_envs: int, seconds: float) -> float:
     envs = gym.make_vec("DIVE-v0", num_envs=num_envs, vectorization_mode="async", tasks=tasks, transport="inprocess")
     try:
         observations, infos = envs.reset(seed=0)
@@ -136,11 +136,15 @@ def main() -> None:
         print(f"{name:<10} {r:>11.3f} {e:>16.3f} {e / r:>8.2f}x")
     print(f"reset: embedded {embedded_reset:.3f} ms, stdio {stdio_reset:.3f} ms (median of 50)")
 
-    base = None
-    for n in (1, 4, 8):
-        rate = steps_per_second(tasks, n, opts.seconds)
-        base = base or rate
-        print(f"{n} env(s), async, embedded servers: {rate:8.1f} steps/s ({rate / base:.2f}x one env)")
+    cheap_task = [t for t in tasks if t.id == task_id]
+    workloads = [("the cheap tool, 10-turn episodes", cheap_task, lambda obs, info: render_tool_call(tool, args)),
+                 ("replayed tasks (their own tools)", tasks, ReplayAgent(tasks))]
+    for label, subset, policy in workloads:
+        base = None
+        for n in (1, 4, 8):
+            rate = steps_per_second(subset, policy, n, opts.seconds)
+            base = base or rate
+            print(f"{label}: {n} env(s), async, embedded: {rate:8.1f} steps/s ({rate / base:.2f}x one env)")
 
 
 if __name__ == "__main__":

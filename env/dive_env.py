@@ -14,7 +14,6 @@ chat template, the episode's typed `trace` of tool calls, and the reward's parts
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import uuid
@@ -268,9 +267,10 @@ class DiveEnv(gym.Env[str, str]):
         return {
             "task_id": self.task.id if self.task else None,
             "turn": self._turn,
-            "messages": copy.deepcopy(self._messages),
+            # Copies of the lists, sharing their items: messages and call records are never changed once added.
+            "messages": list(self._messages),
             "tools": self._schemas,
-            "trace": self._trace.model_copy(deep=True),
+            "trace": Trace.model_construct(session=self._trace.session, calls=list(self._trace.calls)),
             "reward_parts": reward_parts,
             "server_restarts": self._hub.restarts if self._hub else 0,
         }

@@ -33,9 +33,9 @@ class ServerHub(SyncClientPool):
 
     def call_in(self, trace: Trace, tool: str, arguments: Mapping[str, Any], timeout: float | None = None
                 ) -> ToolCallRecord:
-        """Call a tool in `trace`'s session. A server found dead is restarted before this returns; the
-        record says so."""
-        record = self.call(tool, arguments, trace=trace, timeout=timeout)
+        """Call a tool in `trace`'s session, which starts afresh on each server at its first call there. A
+        server found dead is restarted before this returns; the record says so."""
+        record = self.call(tool, arguments, trace=trace, timeout=timeout, fresh=True)
         if record.is_error and self.pool.is_dead(record.server):
             try:
                 self._portal.call(self.pool.restart, record.server)

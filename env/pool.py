@@ -23,7 +23,7 @@ from .trace import ListedTool, ToolCallRecord, Trace
 
 #: The request `_meta` key that names the session on the server (see dive.servers.kit.sessions).
 SESSION_META_KEY = "dive/session"
-#: Sent with a trace's first call to each server: the session starts afresh there (see the kit's sessions).
+#: Sent (on request) with a trace's first call to each server: the session starts afresh there (see the kit).
 FRESH_META_KEY = "dive/fresh"
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 60.0
@@ -226,12 +226,14 @@ class ClientPool:
 
     async def call(
         self, tool: str, arguments: Mapping[str, Any] | None = None, *, server: str | None = None,
-        timeout: float | None = None, trace: Trace | None = None,
+        timeout: float | None = None, trace: Trace | None = None, fresh: bool = False,
     ) -> ToolCallRecord:
         """Call a tool and record the call. Tool errors, timeouts and dead servers come back as a
         record with `is_error=True` and an `error` that says why; only an unknown tool raises.
 
-        The call belongs to `trace`'s session (default: the pool's own `trace`).
+        The call belongs to `trace`'s session (default: the pool's own `trace`). With `fresh`, a trace's
+        first call to each server starts the session afresh there (for reused session names: DIVE-v0's
+        episodes); without it, a new trace may continue an earlier session of the same name.
         """
         trace = self.trace if trace is None else trace
         server_name, name = self.resolve(tool, server)
@@ -244,7 +246,7 @@ class ClientPool:
         )
         limit = self.timeout if timeout is None else timeout
         meta = {SESSION_META_KEY: trace.session}
-        if not any(c.server == server_name for c in trace.calls):  # a reused session name starts clean
+        if fresh and not any(c.server == server_name for c in trace.calls):
             meta[FRESH_META_KEY] = "server" if trace.calls else "session"
         started = time.perf_counter()
         try:
