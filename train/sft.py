@@ -288,16 +288,22 @@ def read_metrics(path: Path) -> list[StepMetrics]:
 
 def plot_loss(history: list[StepMetrics], png: Path) -> None:
     """The training loss against the step, as a PNG."""
+    plot_curve([m.step for m in history], [m.loss for m in history], png, ylabel="loss (assistant tokens)",
+               title="SFT loss")
+
+
+def plot_curve(steps: list[int], values: list[float], png: Path, *, ylabel: str, title: str) -> None:
+    """One training curve (a metric against the step) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([m.step for m in history], [m.loss for m in history], color="#4c72b0", marker="." if len(history) < 50 else None)
+    ax.plot(steps, values, color="#4c72b0", marker="." if len(steps) < 50 else None)
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (assistant tokens)")
-    ax.set_title("SFT loss")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(png, dpi=90, metadata={"Software": None})

@@ -14,13 +14,9 @@ TINY_MAX_LENGTH = 512
 
 
 @pytest.fixture(scope="session")
-def sft_data(world, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A `dive synth` run of 12 tasks on the files and database domains (sft.jsonl among its files)."""
-    from dive.synth import SynthOptions, synthesize
-
-    out = tmp_path_factory.mktemp("sft-data") / "run"
-    synthesize(SynthOptions(n=12, domains=["files", "database"], embedding_metrics=False, world=str(world.root)), out)
-    return out
+def sft_data(synth_tasks: Path) -> Path:
+    """The session's `dive synth` run (16 tasks on the files and database domains; sft.jsonl among its files)."""
+    return synth_tasks
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ def test_sft_lowers_the_loss_on_assistant_tokens(tiny_sft_run, tiny_model_dir, s
                            max_length=TINY_MAX_LENGTH)
     assert after < before - 1.0, (before, after)
     assert tiny_sft_run.last_loss < tiny_sft_run.first_loss
-    assert tiny_sft_run.steps == 40 and tiny_sft_run.examples == 12
+    assert tiny_sft_run.steps == 40 and tiny_sft_run.examples == 16
 
 
 def test_sft_writes_metrics_a_loss_plot_and_a_reloadable_checkpoint(tiny_sft_run):
