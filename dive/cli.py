@@ -25,6 +25,9 @@ gym_app = typer.Typer(help="Run episodes of the Gymnasium environment DIVE-v0.",
 app.add_typer(gym_app, name="gym")
 train_app = typer.Typer(help="Train on DIVE data: SFT, then RL (GRPO or PPO) in DIVE-v0.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+from dive.eval.cli import eval_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
 
 console = Console()
 err = Console(stderr=True)
