@@ -15,6 +15,7 @@ scorer are our own code.
   MCP; `score_multi_turn(entry, calls_per_turn)` and `check_turn(...)` score an episode.
 """
 
+from .bench import BENCHES, BenchEntryResult, BenchResult, run_bench
 from .ast_match import ASTError, ASTResult, check_ast, match_calls
 from .data import (
     CATEGORIES,
@@ -51,6 +52,10 @@ from .multi_turn import (
 )
 
 __all__ = [
+    "BENCHES",
+    "BenchEntryResult",
+    "BenchResult",
+    "run_bench",
     "CATEGORIES",
     "MULTI_TURN_CATEGORIES",
     "MULTI_TURN_CLASSES",
