@@ -20,14 +20,14 @@ from pathlib import Path
 
 import anyio
 import gymnasium as gym
-from mcp import Client, StdioServerParameters
+from mcp import StdioServerParameters
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dive  # noqa: E402, F401
+from bench.pool_latency import time_raw  # noqa: E402  (the raw SDK round trip, measured the same way)
 from dive.env import dive_server_config  # noqa: E402
 from dive.env.chat_format import render_tool_call  # noqa: E402
-from dive.env.pool import SESSION_META_KEY  # noqa: E402
 from dive.env.rollouts import ReplayAgent  # noqa: E402
 from dive.env.task_sets import default_task_options, load_task_set  # noqa: E402
 from dive.servers import get_domain  # noqa: E402
@@ -43,18 +43,6 @@ def cheap_call(tasks) -> tuple[str, dict, str]:
         raise SystemExit("no task offers a files retrieval tool: pass --tasks with files-domain tasks")
     _, name, task_id = min(offered)
     return name, specs[name].examples[0].arguments, task_id
-
-
-async def raw_latency(target, tool: str, args: dict, calls: int) -> list[float]:
-    async with Client(target) as client:
-        await client.call_tool(tool, args, meta={SESSION_META_KEY: "bench"})
-        samples = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            result = await client.call_tool(tool, args, meta={SESSION_META_KEY: "bench"})
-            samples.append((time.perf_counter() - start) * 1000)
-            assert not result.is_error, result
-    return samples
 
 
 def env_latency(env, task_id: str, tool: str, args: dict, calls: int) -> list[float]:
@@ -110,7 +98,7 @@ def main() -> None:
     rows = []
     server = get_domain("files").create_server(world)
     try:
-        raw = anyio.run(raw_latency, server.mcp, tool, args, opts.calls)
+        raw = anyio.run(time_raw, server.mcp, tool, args, opts.calls)
     finally:
         server.close()
     env = gym.make("DIVE-v0", tasks=tasks, transport="inprocess")
@@ -121,7 +109,7 @@ def main() -> None:
         env.close()
 
     stdio = dive_server_config("files", world=world.root)
-    raw = anyio.run(raw_latency, StdioServerParameters(command=stdio.command, args=stdio.args, env=stdio.env),
+    raw = anyio.run(time_raw, StdioServerParameters(command=stdio.command, args=stdio.args, env=stdio.env),
                     tool, args, opts.calls)
     env = gym.make("DIVE-v0", tasks=tasks, transport="stdio")
     try:

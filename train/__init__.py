@@ -18,9 +18,20 @@ _EXPORTS = {
     "train_sft": "sft", "SFTResult": "sft", "SFTExample": "sft", "StepMetrics": "sft", "load_sft_examples": "sft",
     "assistant_loss": "sft",
     "compute_gae": "ppo", "policy_loss": "ppo", "value_loss": "ppo", "masked_whiten": "ppo",
+    "train_grpo": "grpo", "GRPOResult": "grpo",
+    "train_ppo": "ppo_trainer", "PPOResult": "ppo_trainer", "PPOStepMetrics": "ppo_trainer",
+    "play_episode": "rollout", "GenerationSettings": "rollout", "RolloutSample": "rollout",
 }
 
 __all__ = [
+    "GRPOResult",
+    "GenerationSettings",
+    "PPOResult",
+    "PPOStepMetrics",
+    "RolloutSample",
+    "play_episode",
+    "train_grpo",
+    "train_ppo",
     "DEFAULT_MODEL",
     "SFTExample",
     "SFTResult",

@@ -20,3 +20,12 @@ def test_dive_train_sft_command(synth_tasks, tiny_model_dir, tmp_path):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 1 and "--resume" in again.output
     assert json.loads((out / "sft_result.json").read_text())["steps"] == 2
+
+
+def test_dive_train_ppo_command_refuses_a_used_folder(synth_tasks, tmp_path):
+    """The ppo command reaches train_ppo with the CLI's arguments (a used OUT is refused before any model loads)."""
+    out = tmp_path / "ppo"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text("{}\n")
+    done = CliRunner().invoke(app, ["train", "ppo", "--tasks", str(synth_tasks), "--out", str(out), "--max-steps", "1"])
+    assert done.exit_code == 1 and "resume" in done.output
