@@ -42,7 +42,7 @@ demo: install
 	$(DIVE) gym run --tasks $(DEMO_OUT) --episodes 2 --agent wrong --seed 4
 
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=15
 	$(VENV)/bin/pytest -m docker tests/servers/code
 
 clean:

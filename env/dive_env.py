@@ -86,7 +86,7 @@ class DiveEnv(gym.Env[str, str]):
             raise ConfigError(f"unknown transport {transport!r}: use 'stdio' or 'inprocess'")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"unknown render_mode {render_mode!r}: use one of {self.metadata['render_modes']}")
-        config = MCPConfig.load(servers if not isinstance(servers, Path) else str(servers)) if servers is not None else None
+        config = MCPConfig.load(servers) if servers is not None else None
         if config is not None and transport == "inprocess":
             raise ConfigError("transport='inprocess' runs our own domains; external servers= use their own transports")
         world_dir = Path(world) if world is not None else None
