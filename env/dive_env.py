@@ -136,6 +136,7 @@ class DiveEnv(gym.Env[str, str]):
         env's seeded generator; the episode gets a fresh server-side session (its own world state)."""
         super().reset(seed=seed)
         self.task = self._pick_task(options or {})
+        self._end_episode_session()
         # The session name is reproducible from the seed within this env (a reused name starts afresh on
         # every server: see ClientPool.call) and never shared with another env (the nonce).
         self._trace = Trace(session=f"dive-v0-{self._nonce}-{self.np_random.bytes(8).hex()}")
@@ -184,12 +185,19 @@ class DiveEnv(gym.Env[str, str]):
         return text
 
     def close(self) -> None:
-        if self._hub is not None:
+        self._end_episode_session()
+        if getattr(self, "_hub", None) is not None:
             self._hub = None
             release_hub(self._hub_key)
         super().close()
 
     # -- pieces ------------------------------------------------------------------------------
+
+    def _end_episode_session(self) -> None:
+        """Let the servers free the last episode's state (sent with the next call to each of them)."""
+        trace, hub = getattr(self, "_trace", None), getattr(self, "_hub", None)
+        if hub is not None and trace is not None and trace.calls:
+            hub.pool.end_session(trace)
 
     def _pick_task(self, options: Mapping[str, Any]) -> Task:
         if "task_id" in options:

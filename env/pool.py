@@ -25,6 +25,8 @@ from .trace import ListedTool, ToolCallRecord, Trace
 SESSION_META_KEY = "dive/session"
 #: Sent (on request) with a trace's first call to each server: the session starts afresh there (see the kit).
 FRESH_META_KEY = "dive/fresh"
+#: Sent with the next call to a server: sessions the client has finished with, for the server to dispose of.
+ENDED_META_KEY = "dive/ended"
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 60.0
 
@@ -82,6 +84,7 @@ class ClientPool:
         self._exposed: dict[str, tuple[str, str]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._restart_lock = anyio.Lock()
+        self._ended: dict[str, set[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -214,6 +217,13 @@ class ClientPool:
                 raise PoolError(f"could not restart MCP server {server!r}: {conn.dead}")
             self._index_tools()
 
+    def end_session(self, trace: Trace) -> None:
+        """Tell the servers `trace` called that its session is over, so they free its state (browser contexts,
+        database copies, sandboxes); the word travels with the next call to each server, at no extra round trip."""
+        for server in {c.server for c in trace.calls}:
+            if server in self._connections:
+                self._ended.setdefault(server, set()).add(trace.session)
+
     def new_session(self, session: str | None = None) -> Trace:
         """Start a fresh server-side session (fresh world state) with an empty trace; returns the old trace."""
         old = self.trace
@@ -248,6 +258,9 @@ class ClientPool:
         meta = {SESSION_META_KEY: trace.session}
         if fresh and not any(c.server == server_name for c in trace.calls):
             meta[FRESH_META_KEY] = "server" if trace.calls else "session"
+        ended = self._ended.pop(server_name, None)
+        if ended:
+            meta[ENDED_META_KEY] = sorted(ended - {trace.session})
         started = time.perf_counter()
         try:
             if conn.dead is not None or conn.client is None:

@@ -707,6 +707,7 @@ class OpenAIBackend:
                 messages.append(reply.assistant_message())
                 messages.append({"role": "user", "content": "Reply with your final answer as <answer>...</answer>."})
             correct = await self._judge(final, predicted, http) if predicted else False
+        self._pool.end_session(session.trace)
         update: dict[str, Any] = {"solver_answer": predicted, "solver_correct": correct}
         if not correct:
             update.update(accepted=False, reason="solver_failed")

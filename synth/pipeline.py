@@ -25,7 +25,7 @@ import anyio
 import anyio.from_thread
 from pydantic import BaseModel, Field
 
-from dive.env.pool import ClientPool
+from dive.env.pool import ClientPool, PoolSession
 from dive.world import World, ensure_world
 
 from .answers import answer_type, matcher_for
@@ -147,8 +147,14 @@ class SynthWorker:
 
     async def synthesize_one(self, config: TaskConfig) -> CandidateLine:
         """Explore, derive after each round (later rounds harder), verify the hardest, build the task."""
-        rng = random.Random(config.rng_seed)
         session = self.pool.open_session(f"synth-{self.options.seed}-{config.index}-{config.rng_seed:x}")
+        try:
+            return await self._synthesize_in(session, config)
+        finally:  # the servers free the candidate's state (a browser context each, for web tools)
+            self.pool.end_session(session.trace)
+
+    async def _synthesize_in(self, session: PoolSession, config: TaskConfig) -> CandidateLine:
+        rng = random.Random(config.rng_seed)
         evidence = Evidence(session=session, seed=config.seed)
         prefer = {e.structure for e in self.exemplars if e.id in set(config.exemplars)}
         history: list[Derivation] = []

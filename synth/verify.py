@@ -48,12 +48,15 @@ async def replay(derivation: Derivation, evidence: Evidence, pool: ClientPool) -
     """Re-run the solution's calls in a fresh session; (reproduced, replayed answer, failure reason)."""
     fresh = pool.open_session()
     last = None
-    for hop in derivation.hops:
-        original = evidence.calls[hop.call]
-        record = await fresh.call(original.tool, original.arguments, server=original.server)
-        if record.is_error:
-            return False, None, "replay_failed"
-        last = record
+    try:
+        for hop in derivation.hops:
+            original = evidence.calls[hop.call]
+            record = await fresh.call(original.tool, original.arguments, server=original.server)
+            if record.is_error:
+                return False, None, "replay_failed"
+            last = record
+    finally:
+        pool.end_session(fresh.trace)
     try:
         replayed = compute_answer(derivation.rule, last.result if last else None)
     except (KeyError, IndexError, TypeError):

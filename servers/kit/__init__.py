@@ -4,7 +4,7 @@ from .domain import DEFAULT_TOOL_TIMEOUT, TOOL_META_KEY, Domain, DomainServer, E
 from .errors import ToolFailure, describe_exception
 from .limits import MAX_ITEMS, MAX_RESULT_BYTES, MAX_TEXT_CHARS, clip_items, clip_text, truncation_marker
 from .paths import atomic_write, clone_file, clone_tree, relative_to_root, resolve_in_root
-from .sessions import DEFAULT_SESSION, FRESH_META_KEY, SESSION_META_KEY, CopyOnWrite, SessionContext, SessionStore
+from .sessions import DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, CopyOnWrite, SessionContext, SessionStore
 from .world_facts import fold_name, world_rows, world_value
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_RESULT_BYTES",
     "MAX_TEXT_CHARS",
+    "ENDED_META_KEY",
     "FRESH_META_KEY",
     "SESSION_META_KEY",
     "TOOL_META_KEY",

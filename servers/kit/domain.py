@@ -26,7 +26,7 @@ from dive.world import World
 
 from .errors import ToolFailure, describe_exception
 from .limits import MAX_RESULT_BYTES
-from .sessions import DEFAULT_SESSION, FRESH_META_KEY, SESSION_META_KEY, SessionContext, SessionStore
+from .sessions import DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, SessionContext, SessionStore
 
 ToolKind = Literal["retrieval", "processing"]
 #: The key under a tool's MCP `_meta` that carries its DIVE metadata.
@@ -228,6 +228,11 @@ class DomainServer:
                 if fresh in ("server", "session") and key.startswith("meta:"):
                     self.sessions.end(key, shared=fresh == "session")
                 entry = self.sessions.get(key)
+                ended = _meta_value(ctx, ENDED_META_KEY)
+                if isinstance(ended, list):  # after this session's state exists, so a shared browser stays up
+                    for name in ended:
+                        if isinstance(name, str) and f"meta:{name}" != key:
+                            await anyio.to_thread.run_sync(self.sessions.end, f"meta:{name}")
             except Exception as exc:  # a session that cannot start is the caller's error to see, not a crash
                 raise ToolFailure(f"could not start a session: {describe_exception(exc)}") from exc
             async with entry.lock:

@@ -31,6 +31,8 @@ SESSION_META_KEY = "dive/session"
 #: A request `_meta` key that starts the named session afresh before the call: "server" drops this
 #: server's state for it, "session" also empties the folder the session shares across servers.
 FRESH_META_KEY = "dive/fresh"
+#: A request `_meta` key listing session names the client has finished with: their state is disposed of.
+ENDED_META_KEY = "dive/ended"
 DEFAULT_SESSION = "default"
 
 

@@ -285,3 +285,16 @@ def test_held_out_tasks_run_on_the_held_out_servers(world, tmp_path):
             assert run_episode(env, ReplayAgent(tasks), options={"task_id": task.id}).correctness == 1.0
     finally:
         env.close()
+
+
+def test_finished_episodes_free_their_server_state(world, tasks, synth_tasks):
+    """Each reset tells the servers the last episode is over: their session stores do not grow with episodes."""
+    env = gym.make("DIVE-v0", tasks=str(synth_tasks), transport="inprocess")
+    try:
+        for seed in range(12):
+            run_episode(env, ReplayAgent(tasks), seed=seed)
+        servers = env.unwrapped._hub._on_close  # the in-process servers' close methods
+        stores = [close.__self__.sessions for close in servers]
+        assert sum(len(store) for store in stores) <= 2 * len(stores)  # this episode's, and at most the last one
+    finally:
+        env.close()
