@@ -57,7 +57,9 @@ def processes_with(token: str) -> list[int]:
 # A None limit means the program is not stopped: it fails on its own because the sandbox denies it.
 FORK_BOMB = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
 FORK_BOMB_CRASHING = "import os\nwhile True:\n    os.fork()\n"
-SHELL_FORK_BOMB = ":(){ :|:& };:; wait"
+# The launching shell sleeps on: with a bare `wait` it returns as soon as the first pipeline's shells have
+# forked, the run ends with exit 0 and the sandbox kills the rest; that contains the bomb but never stops it.
+SHELL_FORK_BOMB = ":(){ :|:& };:; sleep 30"
 MEMORY_BOMB = "chunks = []\nwhile True:\n    chunks.append(bytearray(50 * 1024 * 1024))\n"
 CPU_LOOP = "while True:\n    pass\n"
 SLEEPER = "import time\ntime.sleep(3600)\n"
