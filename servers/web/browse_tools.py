@@ -113,9 +113,7 @@ async def browser_read_text(
     target = s.absolute(url) if url else None
 
     async def run() -> dict[str, Any]:
-        if target:
-            await b.goto(target)
-        b.require_page()
+        await b.page_at(target)
         snap = await b.snapshot(selector)
         text = snap["text"]
         part = text[offset: offset + max_chars]
@@ -174,9 +172,7 @@ async def browser_click(
     target = s.absolute(url) if url else None
 
     async def run() -> dict[str, Any]:
-        if target:
-            await b.goto(target)
-        page = b.require_page()
+        page = await b.page_at(target)
         since = now_ms()
         before = page.url
         element, what, _ = await _locate_clickable(page, text, selector, exact, index)
@@ -217,9 +213,7 @@ async def browser_follow_link(
     target = s.absolute(url) if url else None
 
     async def run() -> dict[str, Any]:
-        if target:
-            await b.goto(target)
-        page = b.require_page()
+        page = await b.page_at(target)
         links = await page.eval_on_selector_all(
             "a[href]", "els => els.map(a => [a.href, (a.innerText || a.textContent || '').trim().replace(/\\s+/g, ' ')])")
         needle = link_text.strip().lower()
@@ -342,9 +336,7 @@ async def browser_fill_form(
     target = s.absolute(url) if url else None
 
     async def run() -> dict[str, Any]:
-        if target:
-            await b.goto(target)
-        page = b.require_page()
+        page = await b.page_at(target)
         forms = page.locator(form_selector)
         if await forms.count() == 0:
             raise ToolFailure(f"no form on {page.url} matches {form_selector!r}")
@@ -412,9 +404,7 @@ async def browser_extract_tables(
     target = s.absolute(url) if url else None
 
     async def run() -> tuple[str, str]:
-        if target:
-            await b.goto(target)
-        page = b.require_page()
+        page = await b.page_at(target)
         return page.url, await page.content()
 
     page_url, content = await b.call(run())
@@ -447,9 +437,7 @@ async def browser_wait_for(
     target = s.absolute(url) if url else None
 
     async def run() -> dict[str, Any]:
-        if target:
-            await b.goto(target)
-        page = b.require_page()
+        page = await b.page_at(target)
         try:
             await page.wait_for_selector(selector, state=state, timeout=timeout_s * 1000)
         except Exception as exc:
@@ -494,9 +482,7 @@ async def browser_query_selector(
     target = s.absolute(url) if url else None
 
     async def run() -> dict[str, Any]:
-        if target:
-            await b.goto(target)
-        page = b.require_page()
+        page = await b.page_at(target)
         try:
             found = await page.eval_on_selector_all(
                 selector, "(els, a) => els.map(e => [(e.innerText ?? e.textContent ?? '').trim(), "
@@ -544,9 +530,7 @@ async def browser_screenshot(
     target = s.absolute(url) if url else None
 
     async def run() -> tuple[str, bytes]:
-        if target:
-            await b.goto(target)
-        page = b.require_page()
+        page = await b.page_at(target)
         if selector:
             loc = page.locator(selector)
             if await loc.count() == 0:

@@ -473,6 +473,12 @@ class BrowserSession:
             raise ToolFailure("no page is open yet: call browser_open first")
         return self.page
 
+    async def page_at(self, url: str | None) -> Any:
+        """The page, first navigated to `url` when one is given (a tool's optional `url` argument)."""
+        if url:
+            await self.goto(url)
+        return self.require_page()
+
     def take_blocked_since(self, since_ms: int) -> list[dict[str, Any]]:
         return [e for e in self.log if e["outcome"] == "blocked" and e["at_ms"] >= since_ms]
 
