@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from dive.servers.kit import world_value
-from dive.servers.kit import Domain, Example, SessionContext, ToolFailure, clip_items
+from dive.servers.kit import Domain, Example, SessionContext, ToolFailure, clip_items, world_value
 from pydantic import BaseModel, Field
 
 from .places import (
@@ -677,15 +676,8 @@ def nearest_cities(
     if idx.size == 0:
         raise ToolFailure("no city matches these filters; lower min_population or drop the country filter")
     order = idx[np.argsort(dist[idx], kind="stable")][:limit]
-    bearings = initial_bearing(o.latitude, o.longitude, d.city_lat[order], d.city_lon[order])
-    return NearbyCities(
-        origin=_place_ref(o),
-        min_population=min_population,
-        cities=[
-            CityDistance(**_city(d, int(i)), distance_km=round(float(dist[i]), 2), bearing_deg=round(float(b), 2))
-            for i, b in zip(order, bearings, strict=True)
-        ],
-    )
+    return NearbyCities(origin=_place_ref(o), min_population=min_population,
+                        cities=_city_distances(d, o, order, dist))
 
 
 class CitiesInRadius(BaseModel):
@@ -735,8 +727,6 @@ def cities_within_radius(
     idx = np.flatnonzero(mask)
     if order_by == "distance":
         idx = idx[np.argsort(dist[idx], kind="stable")]
-    shown = idx[:limit]
-    bearings = initial_bearing(o.latitude, o.longitude, d.city_lat[shown], d.city_lon[shown]) if shown.size else []
     return CitiesInRadius(
         origin=_place_ref(o),
         radius_km=radius_km,
@@ -744,11 +734,17 @@ def cities_within_radius(
         count=int(idx.size),
         total_population=int(d.city_pop[idx].sum()),
         truncated=bool(idx.size > limit),
-        cities=[
-            CityDistance(**_city(d, int(i)), distance_km=round(float(dist[i]), 2), bearing_deg=round(float(b), 2))
-            for i, b in zip(shown, bearings, strict=True)
-        ],
+        cities=_city_distances(d, o, idx[:limit], dist),
     )
+
+
+def _city_distances(d: GeoData, o, indices: np.ndarray, dist: np.ndarray) -> list[CityDistance]:
+    """The cities at `indices`, in that order, with their distance (from `dist`) and bearing from the origin."""
+    if not indices.size:
+        return []
+    bearings = initial_bearing(o.latitude, o.longitude, d.city_lat[indices], d.city_lon[indices])
+    return [CityDistance(**_city(d, int(i)), distance_km=round(float(dist[i]), 2), bearing_deg=round(float(b), 2))
+            for i, b in zip(indices, bearings, strict=True)]
 
 
 class NearbyAirport(BaseModel):
