@@ -12,10 +12,8 @@ renders, so an evaluated model reads exactly what it was trained on.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from dive.env.chat_format import render_tool_call, to_plain_messages
@@ -60,18 +58,6 @@ def scripted_agent(name: str, tasks: Sequence[Task]) -> Agent:
     raise ValueError(f"unknown scripted agent {name!r}: use 'replay' (answers correctly) or 'none' (never answers)")
 
 
-def _resolve_model(name: str | os.PathLike[str] | None) -> str | Path:
-    """Where to load a model from: `dive.train.models.resolve_model` (packaged models, the default) when that
-    module is installed, else the name itself."""
-    if importlib.util.find_spec("dive.train.models") is not None:
-        from dive.train.models import resolve_model
-
-        return resolve_model(None if name is None else os.fspath(name))
-    if name is None:
-        raise ValueError("no model given, and the default model needs dive.train.models: pass a model id or folder")
-    return os.fspath(name)
-
-
 class HFAgent:
     """A local transformers causal LM: renders the conversation with the tokenizer's chat template, generates
     the next turn (greedy, or sampled with `temperature > 0`) and returns the new text.
@@ -88,26 +74,13 @@ class HFAgent:
                  max_new_tokens: int = 512, top_p: float = 1.0, device: str | None = None, dtype: Any = None,
                  seed: int = 0) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        source = _resolve_model(model)
+        from dive.train.models import load_model_and_tokenizer
+
         self.name = os.fspath(model) if model is not None else "smollm2-135m"
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if dtype is None:
-            dtype = (torch.bfloat16 if self.device.startswith("cuda") and torch.cuda.is_bf16_supported()
-                     else torch.float32)
-        self.tokenizer = AutoTokenizer.from_pretrained(source)
-        added = False
-        if not self.tokenizer.chat_template:
-            if importlib.util.find_spec("dive.train.chat") is None:
-                raise ValueError(f"the tokenizer of {self.name} has no chat template: give a chat model")
-            from dive.train.chat import ensure_chat_template
-
-            added = ensure_chat_template(self.tokenizer)
-        self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-        if added or len(self.tokenizer) > self.model.get_input_embeddings().num_embeddings:
-            self.model.resize_token_embeddings(len(self.tokenizer))
-        self.model.to(self.device).eval()
+        self.model, self.tokenizer = load_model_and_tokenizer(model, device=device, dtype=dtype)
+        self.model.eval()
+        self.device = str(self.model.device)
         self.temperature = temperature
         self.max_new_tokens = max_new_tokens
         self.top_p = top_p
