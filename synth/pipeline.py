@@ -14,6 +14,8 @@ import hashlib
 import math
 import os
 import random
+import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -222,9 +224,22 @@ class SynthWorker:
 _WORKER: SynthWorker | None = None
 
 
-def _init_process(options_json: str) -> None:
+def _init_process(options_json: str, parent: int) -> None:
     global _WORKER
+    _die_with_parent(parent)
     _WORKER = SynthWorker(SynthOptions.model_validate_json(options_json))
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel end this worker when the synthesis process dies (kill -9, the OOM killer). Otherwise
+    the worker runs out its queued batches, servers and browser included, for nobody (Linux only)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _run_in_process(indices: list[int]) -> list[str]:
@@ -361,7 +376,7 @@ class _Runner:
             import multiprocessing
 
             self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_init_process, initargs=(options.model_dump_json(),))
+                                                 initializer=_init_process, initargs=(options.model_dump_json(), os.getpid()))
             self.slots = 2 * workers
         else:
             self._local = SynthWorker(options)

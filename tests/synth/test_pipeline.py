@@ -117,6 +117,32 @@ def test_same_tasks_whatever_the_worker_count_and_after_a_sigkill(world, tmp_pat
     assert len(read_candidates(killed / CANDIDATES, repair=False)) == len(indices)
 
 
+def test_workers_end_when_the_synthesis_process_is_killed(world, tmp_path):
+    """kill -9 of `dive synth` alone (not its group, as the OOM killer does it) ends its worker processes too;
+    before, each ran out its queued batches for minutes with nobody to take the results."""
+    import psutil
+
+    out = tmp_path / "orphans"
+    proc = subprocess.Popen([sys.executable, "-m", "dive", "synth", "--out", str(out), "--world", str(world.root),
+                             "--n", "2000", "--workers", "2", *FAST_DOMAINS],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not ((out / CANDIDATES).exists() and (out / CANDIDATES).stat().st_size):
+            time.sleep(0.05)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        assert len(workers) >= 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _gone, alive = psutil.wait_procs(workers, timeout=60)
+        assert alive == [], f"worker processes outlived the killed run: {[p.pid for p in alive]}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_refuses_to_overwrite_a_run_without_resume(world, tmp_path):
     (tmp_path / CANDIDATES).write_text("")
     result = subprocess.run([sys.executable, "-m", "dive", "synth", "--out", str(tmp_path), "--n", "1",
