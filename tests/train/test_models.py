@@ -1,5 +1,5 @@
 """Model resolution: the packaged SmolLM2 converted once into a cached Hugging Face folder; anything else passed
-through. The slow test converts the real GGUF file and takes one SFT step on it."""
+through. The slow test converts the real GGUF file and takes one SFT step and one GRPO step on it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 from dive.env.actions import parse_action
+from dive.synth import load_tasks
 from dive.train import models
 from dive.train.chat import render_prompt
+from dive.train.grpo import train_grpo
+from dive.train.rollout import GenerationSettings
 from dive.train.sft import read_metrics, train_sft
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -53,8 +56,8 @@ def test_concurrent_callers_convert_once(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # a GGUF conversion and a 135M-parameter step on a shared 2-core CPU
-def test_default_smollm2_converts_loads_replies_and_trains_one_step(sft_data, tmp_path, monkeypatch):
+@pytest.mark.timeout(1200)  # a GGUF conversion and two 135M-parameter steps on a shared 2-core CPU
+def test_default_smollm2_converts_loads_replies_and_trains_one_sft_and_one_grpo_step(sft_data, tmp_path, monkeypatch):
     monkeypatch.setenv("DIVE_HOME", str(tmp_path / "home"))
     folder = models.resolve_model()
     assert folder == tmp_path / "home" / "models" / "smollm2-135m"
@@ -77,3 +80,18 @@ def test_default_smollm2_converts_loads_replies_and_trains_one_step(sft_data, tm
     assert len(read_metrics(out / "metrics.jsonl")) == 1
     tuned = AutoModelForCausalLM.from_pretrained(out)
     assert tuned.config.num_hidden_layers == model.config.num_hidden_layers
+
+    # One GRPO step over real DIVE-v0 episodes. Each task offers only its solution's tools: the synthesis
+    # default of 15-50 tools makes prompts longer than SmolLM2's context.
+    tasks = []
+    for task in load_tasks(sft_data)[:2]:
+        used = {task.evidence.calls[i].tool for i in task.solution}
+        tasks.append(task.model_copy(update={"toolset": [name for name in task.toolset if name in used]}))
+        assert tasks[-1].toolset
+    tasks_file = tmp_path / "tasks.jsonl"
+    tasks_file.write_text("".join(task.model_dump_json() + "\n" for task in tasks))
+    grpo = train_grpo(tasks_file, tmp_path / "grpo", max_steps=1, batch_size=2, num_generations=2, max_turns=1,
+                      settings=GenerationSettings(max_new_tokens=16, max_completion_tokens=48))
+    assert grpo.steps == 1 and grpo.episodes == 2 and len(grpo.mean_reward) == 1
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "grpo").config.num_hidden_layers == \
+        model.config.num_hidden_layers
