@@ -21,6 +21,7 @@ from typing import Any
 
 from dive.env.actions import parse_action
 from dive.synth.answers import answers_match
+from dive.synth.export import read_records
 from pydantic import BaseModel, Field, computed_field
 
 from .metrics import EvalMetrics, compute_metrics
@@ -187,14 +188,7 @@ def read_results(out: Path) -> list[EpisodeResult]:
     path = out / RESULTS
     if not path.is_file():
         raise FileNotFoundError(f"no {RESULTS} in {out}: point at a `dive eval run --out` folder")
-    episodes = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                episodes.append(EpisodeResult.model_validate_json(line))
-            except ValueError as exc:
-                raise ValueError(f"{path}:{number}: not an episode result: {exc}") from exc
-    return episodes
+    return read_records(path, EpisodeResult, "an episode result")
 
 
 def final_answer(episode: EpisodeResult) -> str | None:

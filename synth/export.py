@@ -13,10 +13,11 @@ import platform
 from collections import Counter
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dive.env.chat_format import render_answer
 from dive.env.chat_format import tool_schema as function_schema
+from pydantic import BaseModel
 
 from dive import __version__
 
@@ -24,6 +25,8 @@ from .answers import format_answer
 from .metrics import DiversityStats, diversity_stats
 from .records import Task
 from .select import select_diverse
+
+RecordT = TypeVar("RecordT", bound=BaseModel)
 
 MAX_TOOL_RESULT_CHARS = 4000
 
@@ -159,11 +162,17 @@ def load_tasks(source: Path) -> list[Task]:
     path = source / "tasks.jsonl" if source.is_dir() else source
     if not path.is_file():
         raise FileNotFoundError(f"no tasks at {path}: point at a `dive synth --out` folder or a tasks.jsonl")
-    tasks = []
+    return read_records(path, Task, "a task record")
+
+
+def read_records(path: Path, model: type[RecordT], what: str) -> list[RecordT]:
+    """The records of a JSONL file, one `model` a line (blank lines skipped); a bad line is a ValueError that
+    names the file, the line number and `what` it should have been."""
+    records = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if line.strip():
             try:
-                tasks.append(Task.model_validate_json(line))
+                records.append(model.model_validate_json(line))
             except ValueError as exc:
-                raise ValueError(f"{path}:{number}: not a task record: {exc}") from exc
-    return tasks
+                raise ValueError(f"{path}:{number}: not {what}: {exc}") from exc
+    return records

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from dive.synth.export import read_records
+from pydantic import BaseModel, Field
 from transformers import TrainerCallback
 
 from .chat import tokenize_conversation
@@ -77,13 +78,7 @@ def load_sft_examples(data: str | os.PathLike[str]) -> list[SFTExample]:
     path = path / SFT_FILE if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no SFT data at {path}: point at a `dive synth --out` folder or its {SFT_FILE}")
-    examples = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                examples.append(SFTExample.model_validate_json(line))
-            except ValidationError as exc:
-                raise ValueError(f"{path}:{number}: not an SFT row ({{id, messages, tools}}): {exc}") from exc
+    examples = read_records(path, SFTExample, "an SFT row ({id, messages, tools})")
     if not examples:
         raise ValueError(f"{path} holds no examples: synthesize some tasks first (`dive synth`)")
     return examples
