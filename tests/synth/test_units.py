@@ -101,3 +101,14 @@ def test_submodular_selection_covers_more_tools_than_random_at_the_same_budget()
     for seed in range(5):
         random_tools = {t for task in select_diverse(pool, 4, "random", seed=seed) for t in task.diversity.tools}
         assert len(random_tools) < len(tools)
+
+
+def test_a_bad_line_in_a_tasks_file_names_the_file_and_line(tmp_path):
+    from dive.synth import load_tasks
+
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("\n" + '{"id": "not a whole task"}\n')
+    with pytest.raises(ValueError, match=r"tasks\.jsonl:2: not a task record"):
+        load_tasks(path)
+    with pytest.raises(FileNotFoundError):
+        load_tasks(tmp_path / "missing.jsonl")
