@@ -144,7 +144,7 @@ def train_grpo(
         env.close()
     logged = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines() if line.strip()]
     rewards = [row["reward"] for row in logged if "reward" in row]
-    plot_curve([row["step"] for row in logged if "reward" in row], rewards, out / "reward.png",
+    plot_curve([row["step"] for row in logged if "reward" in row], {"reward": rewards}, out / "reward.png",
                ylabel="mean episode reward", title="GRPO on DIVE-v0")
     return GRPOResult(out=str(out), steps=trainer.state.global_step, episodes=rollouts.episodes, mean_reward=rewards)
 

@@ -49,6 +49,7 @@ from .ppo import (
     value_loss,
 )
 from .rollout import GenerationSettings, RolloutSample, play_episode
+from .sft import plot_curve
 
 logger = logging.getLogger(__name__)
 
@@ -364,24 +365,9 @@ def read_ppo_metrics(path: Path) -> list[PPOStepMetrics]:
 
 def plot_reward(history: list[PPOStepMetrics], png: Path) -> None:
     """Mean episode return and correctness against the step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [m.step for m in history]
-    marker = "." if len(history) < 50 else None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, [m.reward for m in history], color="#4c72b0", marker=marker, label="reward")
-    ax.plot(steps, [m.correctness for m in history], color="#55a868", marker=marker, label="correctness")
-    ax.set_xlabel("step")
-    ax.set_ylabel("mean per episode")
-    ax.set_title("PPO on DIVE-v0")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=90, metadata={"Software": None})
-    plt.close(fig)
+    plot_curve([m.step for m in history], {"reward": [m.reward for m in history],
+                                           "correctness": [m.correctness for m in history]},
+               png, ylabel="mean per episode", title="PPO on DIVE-v0")
 
 
 def _save_checkpoint(folder: Path, policy: Any, tokenizer: Any, value_head: torch.nn.Module,

@@ -283,23 +283,30 @@ def read_metrics(path: Path) -> list[StepMetrics]:
 
 def plot_loss(history: list[StepMetrics], png: Path) -> None:
     """The training loss against the step, as a PNG."""
-    plot_curve([m.step for m in history], [m.loss for m in history], png, ylabel="loss (assistant tokens)",
+    plot_curve([m.step for m in history], {"loss": [m.loss for m in history]}, png, ylabel="loss (assistant tokens)",
                title="SFT loss")
 
 
-def plot_curve(steps: list[int], values: list[float], png: Path, *, ylabel: str, title: str) -> None:
-    """One training curve (a metric against the step) as a PNG."""
+CURVE_COLOURS = ("#4c72b0", "#55a868", "#c44e52", "#8172b2")
+
+
+def plot_curve(steps: list[int], series: dict[str, list[float]], png: Path, *, ylabel: str, title: str) -> None:
+    """Training curves (metrics against the step) as a PNG; a legend names them when there are several."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, values, color="#4c72b0", marker="." if len(steps) < 50 else None)
+    marker = "." if len(steps) < 50 else None
+    for (label, values), colour in zip(series.items(), CURVE_COLOURS, strict=False):
+        ax.plot(steps, values, color=colour, marker=marker, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(png, dpi=90, metadata={"Software": None})
     plt.close(fig)
