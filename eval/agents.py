@@ -23,9 +23,8 @@ from dive.synth.records import Task
 Agent = Callable[[str, dict[str, Any]], str]
 """`agent(observation, info) -> the next turn's text`, where `info` is DIVE-v0's (messages, tools, task_id, turn)."""
 
-API_KEY_VARIABLES = ("DIVE_OPENAI_API_KEY", "OPENAI_API_KEY")
 
-__all__ = ["API_KEY_VARIABLES", "Agent", "HFAgent", "NoAnswerAgent", "OpenAIAgent", "ReplayAgent", "prompt_messages",
+__all__ = ["Agent", "HFAgent", "NoAnswerAgent", "OpenAIAgent", "ReplayAgent", "prompt_messages",
            "scripted_agent"]
 
 
@@ -133,10 +132,10 @@ class OpenAIAgent:
     def __init__(self, base_url: str, model: str, api_key: str | None = None, *, temperature: float = 0.0,
                  max_tokens: int | None = 1024, timeout: float = 120.0, retries: int = 4,
                  check: bool = True) -> None:
-        from dive.synth.openai_backend import OpenAIBackend
+        from dive.synth.openai_backend import OpenAIBackend, api_key_from_env
 
         if api_key is None:
-            api_key = next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
+            api_key = api_key_from_env()
         self.name = model
         self.endpoint = OpenAIBackend(base_url, model, api_key=api_key, timeout=timeout, retries=retries,
                                       temperature=temperature, max_tokens=max_tokens)

@@ -47,6 +47,11 @@ from .values import CONTROL, Value, flatten, name_affinity, seed_values
 log = logging.getLogger(__name__)
 
 API_KEY_VARIABLES = ("DIVE_OPENAI_API_KEY", "OPENAI_API_KEY")
+
+
+def api_key_from_env() -> str | None:
+    """The API key from DIVE_OPENAI_API_KEY, else OPENAI_API_KEY; None when neither is set."""
+    return next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
 """Where the API key is read from, first found wins; local servers need none."""
 
 _RETRYABLE_STATUS = {408, 409, 425, 429}
@@ -423,7 +428,7 @@ class OpenAIBackend:
         the API key comes from DIVE_OPENAI_API_KEY or OPENAI_API_KEY."""
         from .exemplars import load_exemplars
 
-        api_key = next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
+        api_key = api_key_from_env()
         exemplars_file = getattr(options, "exemplars_file", None)
         exemplars = {e.id: e.text for e in load_exemplars(Path(exemplars_file) if exemplars_file else None)}
         extra = {name: getattr(options, option) for name, option in
