@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from dive.synth.export import load_tasks
 from dive.synth.pipeline import SynthOptions, synthesize
-from dive.synth.records import Task
+from dive.synth.records import SYNTHESIS_VERSION, Task
 
 from dive import __version__
 from dive.world import dive_home, ensure_world
@@ -79,7 +79,7 @@ def default_tasks_dir(options: SynthOptions) -> Path:
     """Where the default set for `options` is cached."""
     world = ensure_world(Path(options.world) if options.world else None)
     key = canonical_json({"options": json.loads(options.model_dump_json()), "dive": __version__,
-                          "world": world.manifest.files})
+                          "synthesis": SYNTHESIS_VERSION, "world": world.manifest.files})
     label = "custom" if options.servers is not None else ("heldout" if options.include_held_out else "train")
     return dive_home() / "tasks" / f"{label}-n{options.n}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,10 @@ from .values import Value, fill_arguments, flatten, get_path, seed_values, token
 #: Words of result fields that tally matches: a zero there means the look-up found nothing.
 _TALLY_WORDS = {"match", "matches", "matched", "total", "count", "found", "hits", "results", "rows", "returned",
                 "replacements", "replaced", "changed", "deleted", "updated", "inserted", "lines", "files"}
+
+#: Words of result fields that tally what a look-up or change found: zero means it found nothing.
+_FOUND_WORDS = {"match", "matches", "matched", "total", "count", "hits", "results", "replacements", "replaced",
+                "changed", "deleted", "updated", "inserted"}
 
 #: Result fields that describe the call itself rather than facts about the world.
 _NOT_ANSWERS = {"truncated", "offset", "limit", "page", "ok", "success", "error", "is_error", "returned", "total_pages",
@@ -51,6 +56,8 @@ class Evidence:
     seed: SeedEntity
     steps: list[Step] = field(default_factory=list)
     values: list[Value] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    """Why derived questions were refused (the static checks' reasons), in the order they were met."""
 
     @property
     def calls(self) -> list[ToolCallRecord]:
@@ -64,12 +71,12 @@ class BuiltinExplorer:
     """Explores a toolset from a seed, round by round."""
 
     def __init__(self, catalog: ToolCatalog, toolset: list[str], rng: random.Random, *, max_steps: int = 3,
-                 attempts: int = 14) -> None:
+                 misses: int = 2) -> None:
         self.catalog = catalog
         self.toolset = toolset
         self.rng = rng
         self.max_steps = max_steps
-        self.attempts = attempts
+        self.misses = misses
 
     async def explore_round(self, evidence: Evidence, round_no: int) -> list[Step]:
         """Run one round: the first starts from the seed, later ones go deeper or broader."""
@@ -86,12 +93,14 @@ class BuiltinExplorer:
         # Retrieval tools first when starting from the seed: that is where evidence comes from.
         if round_no == 0:
             order.sort(key=lambda name: self.catalog.kind_of(name) != "retrieval")
-        for name in order[: self.attempts]:
-            if len(made) >= budget:
+        # A value picked from a list of several is an ambiguous look-up: no chain through it is well-posed.
+        pool_values = [v for v in evidence.values if v.siblings == 1 and (round_no > 0 or v.call is None)]
+        missed = 0
+        for name in order:  # every tool is considered (filling is cheap); calls that fail or find nothing are capped
+            if len(made) >= budget or missed >= self.misses:
                 break
             if self.catalog.tools[name].dive.get("writes") and self.rng.random() < 0.85:
                 continue  # state-changing tools are explored, but rarely: their results describe the change
-            pool_values = evidence.values if round_no > 0 else [v for v in evidence.values if v.call is None]
             filled = fill_arguments(self.catalog.tools[name], name, pool_values, self.rng, must_use_call=frontier)
             if filled is None or not filled.sources:
                 continue
@@ -100,14 +109,34 @@ class BuiltinExplorer:
                 continue
             seen.add(key)
             record = await evidence.session.call(name, filled.arguments)
-            step = Step(record.index, round_no, filled.sources, ok=not record.is_error and record.result is not None)
+            step = Step(record.index, round_no, filled.sources,
+                        ok=not record.is_error and record.result is not None and not found_nothing(record.result))
             evidence.steps.append(step)
-            if step.ok:
-                evidence.values.extend(flatten(record.result, record.index, _leaves(filled.arguments)))
+            if not step.ok:  # a look-up that found nothing spends a miss, not the round's budget
+                missed += 1
+            else:
+                found = flatten(record.result, record.index, _leaves(filled.arguments))
+                evidence.values.extend(found)
+                if round_no > 0:
+                    pool_values.extend(v for v in found if v.siblings == 1)
                 made.append(step)
                 if frontier is not None:
                     frontier = record.index if self.rng.random() < 0.5 else frontier
         return made
+
+
+def found_nothing(result: dict[str, Any]) -> bool:
+    """Whether a result reports a look-up that found nothing: `found: false`, a zero tally of what it
+    matched ("matched": 0, "total_matches": 0), or, with no tally, every list in it empty. Such a call is
+    no evidence (a tally of what was searched, like "files_searched", says nothing of what was found)."""
+    if result.get("found") is False:
+        return True
+    tallies = [v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+               and tokens(k) & _FOUND_WORDS and "searched" not in tokens(k)]
+    if tallies:
+        return not all(tallies)
+    lists = [v for v in result.values() if isinstance(v, list)]
+    return bool(lists) and not any(lists)
 
 
 def _leaves(node: Any) -> list[Any]:
@@ -257,15 +286,17 @@ def _answer_rules(call: ToolCallRecord, inputs: set[str], prefer: set[str], rng:
     return [rule for _, rule in rules]
 
 
-def derive_task(evidence: Evidence, round_no: int, rng: random.Random, prefer: set[str]) -> Derivation | None:
-    """Derive the hardest question this round's evidence supports (deepest chain), or None."""
+def derive_task(evidence: Evidence, round_no: int, rng: random.Random, prefer: set[str],
+                check: Callable[[Derivation], str | None] | None = None) -> Derivation | None:
+    """Derive the hardest question this round's evidence supports (deepest chain) that passes `check`
+    (the static checks of verification), or None. Each refused question's reason goes to `evidence.refusals`."""
     ok_calls = [s.call for s in evidence.steps if s.ok]
     if not ok_calls:
         return None
     chains = {c: solution_hops(evidence, c) for c in ok_calls}
     this_round = [c for c in ok_calls if evidence.step(c).round == round_no] or ok_calls
     this_round.sort(key=lambda c: (len(chains[c]), c), reverse=True)
-    for final in this_round[:3]:
+    for final in this_round[:4]:
         hops = chains[final]
         arguments = {h.call: evidence.calls[h.call].arguments for h in hops}
         shown = {normalise_text(v) for h in hops for v in arguments[h.call].values() if not isinstance(v, (dict, list))}
@@ -279,6 +310,10 @@ def derive_task(evidence: Evidence, round_no: int, rng: random.Random, prefer: s
             structure = {"field": "multi_hop" if len(hops) > 1 else "lookup"}.get(rule.kind, "aggregation")
             if rule.kind == "count":
                 structure = "count"
-            return Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
-                              structure=structure)
+            derivation = Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
+                                    structure=structure)
+            refused = check(derivation) if check else None
+            if refused is None:
+                return derivation
+            evidence.refusals.append(refused)
     return None

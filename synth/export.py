@@ -23,7 +23,7 @@ from dive import __version__
 
 from .answers import format_answer
 from .metrics import DiversityStats, diversity_stats
-from .records import Task
+from .records import SYNTHESIS_VERSION, Task
 from .select import select_diverse
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
@@ -80,6 +80,7 @@ def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, 
     stats = diversity_stats(selected, tools_available=len(tools), embeddings=options.embedding_metrics)
     manifest = {
         "dive_gym": __version__,
+        "synthesis": SYNTHESIS_VERSION,
         "options": json.loads(options.model_dump_json()),
         "world": catalog["world"],
         "tools": {n: {k: t[k] for k in ("server", "domain", "kind", "schema_hash")} for n, t in sorted(tools.items())},

@@ -37,7 +37,7 @@ from .exemplars import load_exemplars
 from .graph import call_graph_key, topology
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, Task, TaskConfig
 from .sampling import load_seed_file, sample_config, world_seeds
-from .verify import verify_task
+from .verify import static_checks, verify_task
 
 CANDIDATES = "candidates.jsonl"
 
@@ -166,12 +166,14 @@ class SynthWorker:
             explorer = BuiltinExplorer(self.catalog, config.toolset, rng)
             for round_no in range(config.rounds):
                 await explorer.explore_round(evidence, round_no)
-                derived = derive_task(evidence, round_no, rng, prefer)
+                derived = derive_task(evidence, round_no, rng, prefer, lambda d: static_checks(d, evidence))
                 if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
                     history.append(derived)
         seed_id = config.seed.id
         if not history:
-            reason = "no_evidence" if not any(s.ok for s in evidence.steps) else "no_derivable_answer"
+            reason = ("no_evidence" if not any(s.ok for s in evidence.steps)
+                      else Counter(evidence.refusals).most_common(1)[0][0] if evidence.refusals
+                      else "no_derivable_answer")
             return CandidateLine(index=config.index, rejection=Rejection(index=config.index, reason=reason, seed=seed_id))
         final = history[-1]
         verification = await verify_task(final, evidence, self.pool)

@@ -16,6 +16,11 @@ AnswerType = Literal["number", "text", "list", "set", "bool"]
 Backend = Literal["builtin", "openai"]
 
 
+SYNTHESIS_VERSION = 2
+"""Raised whenever the same options and world yield other tasks (CHANGELOG.md says why); in each run's
+manifest and in the cache key of DIVE-v0's default task sets."""
+
+
 class SeedEntity(BaseModel):
     """What a task starts from: a world entity, or a user's seed."""
 

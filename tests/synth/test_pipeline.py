@@ -18,6 +18,7 @@ from dive.env import ClientPool, dive_config
 from dive.synth import answers_match, load_tasks
 from dive.synth.builtin import compute_answer
 from dive.synth.pipeline import CANDIDATES, read_candidates
+from dive.synth.records import SYNTHESIS_VERSION
 
 FAST_DOMAINS = ["--domain", "files", "--domain", "database", "--no-embedding-metrics"]
 
@@ -63,6 +64,7 @@ def test_synth_output_files(run50):
         assert (run50 / name).is_file(), name
     manifest = json.loads((run50 / "manifest.json").read_text())
     assert manifest["counts"]["selected"] == 50 and manifest["tools"]
+    assert manifest["synthesis"] == SYNTHESIS_VERSION
     assert all(len(t["schema_hash"]) == 16 for t in manifest["tools"].values())
     assert not any(t["domain"] in ("geo", "chrono", "science", "finance") for t in manifest["tools"].values())
     report = (run50 / "report.md").read_text()
