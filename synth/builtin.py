@@ -109,8 +109,10 @@ class BuiltinExplorer:
                 continue
             seen.add(key)
             record = await evidence.session.call(name, filled.arguments)
+            # A look-up that found nothing is no evidence; a processing tool's empty result is a fact ("no lint").
+            empty = record.result is not None and self.catalog.kind_of(name) == "retrieval" and found_nothing(record.result)
             step = Step(record.index, round_no, filled.sources,
-                        ok=not record.is_error and record.result is not None and not found_nothing(record.result))
+                        ok=not record.is_error and record.result is not None and not empty)
             evidence.steps.append(step)
             if not step.ok:  # a look-up that found nothing spends a miss, not the round's budget
                 missed += 1

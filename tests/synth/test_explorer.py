@@ -31,7 +31,7 @@ def test_found_nothing(result, nothing):
 
 @pytest.fixture(scope="module")
 def explored(world):
-    """Three rounds of exploration for a dozen configs on the database and files servers."""
+    """Three rounds of exploration for a dozen configs on the database and files servers, and their catalog."""
     worker = SynthWorker(SynthOptions(domains=["database", "files"], world=str(world.root), embedding_metrics=False))
 
     async def explore(index: int) -> Evidence:
@@ -44,25 +44,30 @@ def explored(world):
         return evidence
 
     try:
-        yield [worker._portal.call(explore, i) for i in range(12)]
+        yield [worker._portal.call(explore, i) for i in range(12)], worker.catalog
     finally:
         worker.close()
 
 
 def test_explorer_feeds_calls_only_unambiguous_values_and_skips_empty_finds(explored):
+    explored, explorer_catalog = explored
     flowed = [v for e in explored for s in e.steps for v in s.sources.values() if v.call is not None]
     assert flowed, "no value flowed between calls: the check below would be empty"
     assert all(v.siblings == 1 for v in flowed)
     for evidence in explored:
         for step in evidence.steps:
             record = evidence.calls[step.call]
-            if step.ok:
-                assert not record.is_error and not found_nothing(record.result)
+            retrieval = explorer_catalog.kind_of(record.tool) == "retrieval"
+            if step.ok:  # only a look-up that found nothing is no evidence: a processing tool's empty result is
+                assert not record.is_error and not (retrieval and found_nothing(record.result))
+            elif not record.is_error and record.result is not None:
+                assert retrieval and found_nothing(record.result)
             for value in step.sources.values():  # nothing found by a call that found nothing flows on
                 assert value.call is None or evidence.step(value.call).ok
 
 
 def test_a_refused_derivation_gives_way_to_the_next_and_is_recorded(explored):
+    explored, _catalog = explored
     fallbacks = 0
     for evidence in explored:
         first = derive_task(evidence, 0, random.Random(0), set())
