@@ -110,9 +110,9 @@ class BuiltinExplorer:
             seen.add(key)
             record = await evidence.session.call(name, filled.arguments)
             # A look-up that found nothing is no evidence; a processing tool's empty result is a fact ("no lint").
-            empty = record.result is not None and self.catalog.kind_of(name) == "retrieval" and found_nothing(record.result)
-            step = Step(record.index, round_no, filled.sources,
-                        ok=not record.is_error and record.result is not None and not empty)
+            lookup = self.catalog.kind_of(name) == "retrieval"
+            ok = not record.is_error and record.result is not None and not (lookup and found_nothing(record.result))
+            step = Step(record.index, round_no, filled.sources, ok=ok)
             evidence.steps.append(step)
             if not step.ok:  # a look-up that found nothing spends a miss, not the round's budget
                 missed += 1
