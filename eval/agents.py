@@ -23,7 +23,6 @@ from dive.synth.records import Task
 Agent = Callable[[str, dict[str, Any]], str]
 """`agent(observation, info) -> the next turn's text`, where `info` is DIVE-v0's (messages, tools, task_id, turn)."""
 
-
 __all__ = ["Agent", "HFAgent", "NoAnswerAgent", "OpenAIAgent", "ReplayAgent", "prompt_messages",
            "scripted_agent"]
 

@@ -47,12 +47,13 @@ from .values import CONTROL, Value, flatten, name_affinity, seed_values
 log = logging.getLogger(__name__)
 
 API_KEY_VARIABLES = ("DIVE_OPENAI_API_KEY", "OPENAI_API_KEY")
+"""Where the API key is read from, first found wins; local servers need none."""
 
 
 def api_key_from_env() -> str | None:
     """The API key from DIVE_OPENAI_API_KEY, else OPENAI_API_KEY; None when neither is set."""
     return next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
-"""Where the API key is read from, first found wins; local servers need none."""
+
 
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 
