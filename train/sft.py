@@ -299,8 +299,8 @@ def plot_curve(steps: list[int], series: dict[str, list[float]], png: Path, *, y
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     marker = "." if len(steps) < 50 else None
-    for (label, values), colour in zip(series.items(), CURVE_COLOURS, strict=False):
-        ax.plot(steps, values, color=colour, marker=marker, label=label)
+    for i, (label, values) in enumerate(series.items()):
+        ax.plot(steps, values, color=CURVE_COLOURS[i % len(CURVE_COLOURS)], marker=marker, label=label)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
