@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import threading
+from collections import OrderedDict
 import os
 import re
 import shutil
@@ -73,10 +76,37 @@ class OcrResult(BaseModel):
     truncated: bool = Field(description="True when text or words were clipped to fit the result")
 
 
+#: Recognitions kept per server process: Tesseract's output is a function of the pixels and the settings alone.
+OCR_MEMO_SIZE = 256
+_memo: OrderedDict[str, tuple[list[str], list[OcrWord]]] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
 def run_ocr(img: Image.Image, language: str, layout: str, upscale: float) -> tuple[list[str], list[OcrWord]]:
-    """OCR an in-memory image; word boxes come back in the coordinates of `img`."""
+    """OCR an in-memory image; word boxes come back in the coordinates of `img`.
+
+    The same pixels read with the same settings are recognised once per process (a world image is read
+    again and again across sessions); callers get their own copies of the words."""
     if language not in installed_languages():
         raise ToolFailure(f"OCR language {language!r} is not installed; installed: {', '.join(installed_languages())}")
+    digest = hashlib.blake2b(img.tobytes(), digest_size=16)
+    digest.update(repr((img.mode, img.size, language, layout, upscale)).encode())
+    key = digest.hexdigest()
+    with _memo_lock:
+        known = _memo.get(key)
+        if known is not None:
+            _memo.move_to_end(key)
+    if known is None:
+        known = _recognise(img, language, layout, upscale)
+        with _memo_lock:
+            _memo[key] = known
+            while len(_memo) > OCR_MEMO_SIZE:
+                _memo.popitem(last=False)
+    lines, words = known
+    return list(lines), [w.model_copy() for w in words]
+
+
+def _recognise(img: Image.Image, language: str, layout: str, upscale: float) -> tuple[list[str], list[OcrWord]]:
     work = img
     if work.mode in ("RGBA", "LA", "PA", "P"):
         rgba = work.convert("RGBA")

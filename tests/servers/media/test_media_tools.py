@@ -160,3 +160,33 @@ async def test_world_files_are_never_modified(world):
         assert info["source"] == "session" and info["mode"] == "L"
     after = {p: p.stat().st_mtime_ns for p in world.media_root.rglob("*") if p.is_file()}
     assert before == after
+
+
+async def test_ocr_reads_the_same_pixels_once_and_each_caller_gets_its_own_words(world, monkeypatch):
+    from dive.servers.media import ocr
+
+    recognised = []
+    real = ocr._recognise
+    monkeypatch.setattr(ocr, "_recognise", lambda *args: recognised.append(args) or real(*args))
+    monkeypatch.setattr(ocr, "_memo", type(ocr._memo)())
+    async with media_pool(world) as (pool, _):
+        path = ok(await pool.call("render_text_image", {"text": "Lot 5512 shipped", "font_size": 40}))["image"]["path"]
+        whole = ok(await pool.call("ocr_image", {"path": path}))
+        assert normalise(whole["text"]) == "lot 5512 shipped" and len(recognised) == 1
+        # a crop is other pixels; the same crop again is read from the memo, its boxes offset for this call
+        cropped = ok(await pool.call("ocr_image", {"path": path, "box": [10, 0, 380, 86]}))
+        again = ok(await pool.call("ocr_image", {"path": path, "box": [10, 0, 380, 86]}))
+        assert len(recognised) == 2 and again == cropped
+        assert cropped["words"][0]["left"] >= 10  # offset once, not once per earlier caller
+        found = ok(await pool.call("find_text_in_image", {"path": path, "query": "shipped"}))
+        assert found["found"] and len(recognised) == 2  # the whole image was read before
+        # a changed image is read afresh
+        other = ok(await pool.call("render_text_image", {"text": "Lot 7731 held", "font_size": 40, "output": path}))
+        assert normalise(ok(await pool.call("ocr_image", {"path": other["image"]["path"]}))["text"]) == "lot 7731 held"
+        assert len(recognised) == 3
+
+
+def normalise(text: str) -> str:
+    from dive.servers.media.ocr import normalise_text
+
+    return normalise_text(text)
