@@ -8,11 +8,14 @@ only the standard library (and pytest where asked), which the sandbox's Python p
 
 from __future__ import annotations
 
+import inspect
 import json
 import secrets
 from typing import Any
 
 from dive.servers.kit import ToolFailure
+
+from . import line_search
 
 #: Shared by every driver: import a workspace file as a module, and emit the report.
 _PRELUDE = r'''
@@ -364,35 +367,9 @@ else:
     emit({"result": result, "replacements": n})
 '''
 
-SEARCH = _PRELUDE + r'''
-import fnmatch, re
-job = json.loads(sys.stdin.read())
-pattern = re.compile(job["pattern"] if job["regex"] else re.escape(job["pattern"]), 0 if job["case_sensitive"] else re.I)
-root = job["root"]
-hits, files_hit, scanned, total = [], set(), 0, 0
-for dirpath, dirnames, filenames in os.walk(root):
-    dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
-    for name in sorted(filenames):
-        path = os.path.join(dirpath, name)
-        rel = os.path.relpath(path, os.getcwd())
-        if not fnmatch.fnmatch(name, job["glob"]) and not fnmatch.fnmatch(rel, job["glob"]):
-            continue
-        if os.path.islink(path) or os.path.getsize(path) > 2_000_000:
-            continue
-        scanned += 1
-        try:
-            with open(path, encoding="utf-8") as f:
-                lines = f.read().splitlines()
-        except (UnicodeDecodeError, OSError):
-            continue
-        for number, line in enumerate(lines, 1):
-            m = pattern.search(line)
-            if m:
-                total += 1
-                files_hit.add(rel)
-                if len(hits) < job["max_results"]:
-                    hits.append({"path": rel, "line": number, "column": m.start() + 1, "text": line[:300]})
-emit({"hits": hits, "total": total, "files": sorted(files_hit), "scanned": scanned})
+#: Searches the workspace (the driver's working directory) with a caller's regular expression.
+SEARCH = _PRELUDE + inspect.getsource(line_search) + '''
+emit(search_tree(json.loads(sys.stdin.read()), os.getcwd()))
 '''
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from dive.servers.kit import Example, ToolFailure, atomic_write, clip_items
 
 from . import harness
+from .line_search import search_tree
 from .domain import DOMAIN, MAX_SOURCE_CHARS, RUN_TOOL_TIMEOUT, CodeState
 
 MAX_WRITE_CHARS = 1_000_000
@@ -198,7 +199,10 @@ def search_code(
             raise ToolFailure(f"invalid regular expression: {exc}") from None
     job = {"pattern": pattern, "regex": regex, "case_sensitive": case_sensitive, "glob": glob,
            "root": s.rel(root), "max_results": max_results}
-    report, _run = s.drive(harness.SEARCH, [], stdin=json.dumps(job), timeout=15)
+    if regex:  # a caller's regex may backtrack for ever: it runs in the sandbox, under its limits
+        report, _run = s.drive(harness.SEARCH, [], stdin=json.dumps(job), timeout=15)
+    else:
+        report = search_tree(job, str(s.workspace))
     hits = [SearchHit(**h) for h in report["hits"]]
     return SearchResult(pattern=pattern, total=report["total"], files=report["files"], files_scanned=report["scanned"],
                         hits=hits, truncated=report["total"] > len(hits))

@@ -4,6 +4,7 @@ JSON Schema, regexes, diffs and patches, analysis, safe evaluation, and the work
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -179,3 +180,19 @@ async def test_workspace_boundaries(world):
         if shutil.which("bwrap"):
             inside = await pool.call("run_shell", {"command": "cat link_out || echo unreadable"})
             assert "unreadable" in inside.result["stdout"]
+
+
+@needs_bwrap
+async def test_search_code_in_the_server_and_in_the_sandbox_agree(world):
+    """A plain-text search runs in the server, a regex search in the sandbox: one implementation, the same
+    answers; a pipe or a link in the workspace is skipped, not opened (opening a pipe would block)."""
+    async with code_pool(world) as (pool, server):
+        workspace = workspace_of(server, pool)
+        os.mkfifo(workspace / "examples" / "jam.py")
+        os.symlink("/etc/hostname", workspace / "examples" / "host.py")
+        for pattern, case in [("def ", True), ("RETURN", False), ("price", True)]:
+            plain = await pool.call("search_code", {"pattern": pattern, "glob": "*.py", "case_sensitive": case})
+            as_regex = await pool.call("search_code", {"pattern": re.escape(pattern), "glob": "*.py", "regex": True,
+                                                       "case_sensitive": case})
+            assert not plain.is_error and plain.result == {**as_regex.result, "pattern": pattern}, pattern
+            assert plain.result["total"] > 0 and "examples/jam.py" not in plain.result["files"]
