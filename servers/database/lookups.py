@@ -256,6 +256,12 @@ def search_all_tables(
     """Find where a piece of text occurs anywhere in the database: every text column of every table is
     searched for the substring, reporting how many rows match per column and a few of them with their keys.
     Use it when you know a value (a name, a code) but not which table or column holds it."""
+    found = s.remembered(("search_all_tables", text, tuple(tables or ()), examples_per_column),
+                         lambda: _search_all_tables(s, text, tables, examples_per_column))
+    return found.model_copy(deep=True)
+
+
+def _search_all_tables(s: DatabaseState, text: str, tables: list[str] | None, examples_per_column: int) -> TextSearchResult:
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     hits: list[TextHit] = []
     searched = 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -22,6 +23,12 @@ from .schema import Schema, quote_ident
 DEFAULT_TIME_LIMIT_S = 10.0
 #: The most a caller may ask for: below the kit's per-call timeout, so the database answers first.
 MAX_TIME_LIMIT_S = 20.0
+#: Answers of costly look-ups on the shared world file kept per server process (see `DatabaseState.remembered`).
+MEMO_SIZE = 1024
+
+T = TypeVar("T")
+_memo: OrderedDict[tuple, Any] = OrderedDict()
+_memo_lock = threading.Lock()
 
 
 @dataclass
@@ -101,6 +108,27 @@ class DatabaseState:
         """Run one read-only statement on this session's database."""
         with self.lock:
             return self.reader().run(sql, params, limit=limit, time_limit=time_limit or self.time_limit)
+
+    def remembered(self, key: tuple, compute: Callable[[], T]) -> T:
+        """`compute()`, answered from a per-process memo while this session reads the shared world file: that
+        file never changes, so a look-up a session asked before has the same answer (scanning every text column
+        of every table costs tens of milliseconds; synthesis and rollouts ask the same ones again and again).
+        A session that has written reads its own copy and always computes. `compute` must be a pure look-up
+        whose result the caller does not change."""
+        with self.lock:
+            if self.database.copied:
+                return compute()
+            full = (str(self.base_path), *key)
+            with _memo_lock:
+                if full in _memo:
+                    _memo.move_to_end(full)
+                    return _memo[full]
+            value = compute()
+            with _memo_lock:
+                _memo[full] = value
+                while len(_memo) > MEMO_SIZE:
+                    _memo.popitem(last=False)
+            return value
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         rows = self.read(sql, params, limit=1).rows

@@ -93,3 +93,34 @@ async def test_http_transport_and_concurrent_sessions(http_server, world):
         rec = await pool.call("run_query", {"sql": "SELECT count(*) FROM continents WHERE length(code) = 3"})
         assert rec.result["rows"] == [[0]], "a third session sees neither client's rows"
     assert sha256(world.db_path) == before, "the shared world database is byte-for-byte unchanged"
+
+
+async def test_a_search_of_the_shared_database_is_answered_once_and_a_session_that_writes_sees_its_own(world,
+                                                                                                          monkeypatch):
+    """search_all_tables over the (immutable) world file is computed once per process for every session that
+    has not written; a session that wrote searches its own copy, and the others still see the world."""
+    from dive.servers import get_domain
+    from dive.servers.database import lookups, state
+
+    computed = []
+    real = lookups._search_all_tables
+    monkeypatch.setattr(lookups, "_search_all_tables", lambda *a: computed.append(a[1]) or real(*a))
+    monkeypatch.setattr(state, "_memo", type(state._memo)())
+    server = get_domain("database").create_server(world)
+    try:
+        async with ClientPool(servers={"database": server.mcp}) as pool:
+            first, writer = pool.open_session("reader"), pool.open_session("writer")
+            seen = (await first.call("search_all_tables", {"text": "Fountain Pen"})).result
+            again = (await writer.call("search_all_tables", {"text": "Fountain Pen"})).result
+            assert again == seen and computed == ["Fountain Pen"]
+            products = next(h for h in seen["hits"] if (h["table"], h["column"]) == ("products", "name"))
+            added = await writer.call("insert_rows", {"table": "products", "rows": [
+                {"id": "p9901", "name": "Fountain Pen Deluxe", "category": "Office", "unit_price": 30}]})
+            assert not added.is_error, added.error
+            own = (await writer.call("search_all_tables", {"text": "Fountain Pen"})).result
+            mine = next(h for h in own["hits"] if (h["table"], h["column"]) == ("products", "name"))
+            assert mine["match_count"] == products["match_count"] + 1 and len(computed) == 2
+            still = (await first.call("search_all_tables", {"text": "Fountain Pen"})).result
+            assert still == seen and len(computed) == 2
+    finally:
+        server.close()
