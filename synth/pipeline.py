@@ -121,6 +121,13 @@ class SynthWorker:
             self.close()  # nothing is left running when start-up fails
             raise
 
+    def catalog_manifest(self) -> dict[str, Any]:
+        """The tools synthesis drew from (server, domain, kind, schema hash, schema) and the world, for the manifest."""
+        return {"tools": {name: {"server": t.server, "domain": t.domain, "kind": self.catalog.kind_of(name),
+                                 "schema_hash": t.schema_hash, "description": t.description,
+                                 "input_schema": t.input_schema} for name, t in self.catalog.tools.items()},
+                "world": {"root": str(self.world.root), "seed": self.world.seed, "version": self.world.manifest.version}}
+
     def config(self, index: int) -> TaskConfig:
         o = self.options
         return sample_config(index, o.seed, self.catalog, self.seeds, self.exemplars, toolset_size=o.toolset_size,
@@ -247,6 +254,11 @@ def _die_with_parent(parent: int) -> None:
 def _run_in_process(indices: list[int]) -> list[str]:
     assert _WORKER is not None
     return [line.model_dump_json() for line in _WORKER.run(indices)]
+
+
+def _catalog_manifest_in_process() -> dict[str, Any]:
+    assert _WORKER is not None
+    return _WORKER.catalog_manifest()
 
 
 # -- the candidates file -------------------------------------------------------------------------
@@ -397,16 +409,15 @@ class _Runner:
         return future
 
     def catalog_manifest(self) -> dict[str, Any]:
-        worker = self._local or SynthWorker(self.options)
-        try:
-            return {"tools": {name: {"server": t.server, "domain": t.domain, "kind": worker.catalog.kind_of(name),
-                                     "schema_hash": t.schema_hash, "description": t.description,
-                                     "input_schema": t.input_schema} for name, t in worker.catalog.tools.items()},
-                    "world": {"root": str(worker.world.root), "seed": worker.world.seed,
-                              "version": worker.world.manifest.version}}
-        finally:
-            if worker is not self._local:
-                worker.close()
+        """Asked of a worker that is already running (starting one only for this would cost seconds)."""
+        if self._executor is not None:
+            return self._executor.submit(_catalog_manifest_in_process).result()
+        if self._ray_actors:
+            import ray as ray_module
+
+            return ray_module.get(self._ray_actors[0].catalog_manifest.remote())
+        assert self._local is not None
+        return self._local.catalog_manifest()
 
     def close(self) -> None:
         if self._local is not None:
@@ -427,3 +438,6 @@ class _RayWorker:
 
     def run(self, indices: list[int]) -> list[str]:
         return [line.model_dump_json() for line in self.worker.run(indices)]
+
+    def catalog_manifest(self) -> dict[str, Any]:
+        return self.worker.catalog_manifest()
