@@ -238,6 +238,8 @@ def _best(name: str, schema: dict[str, Any], example: Any, values: list[Value], 
         if fitted is None:
             continue
         got = shape(fitted)
+        if want == "path" == got and _suffix(example) != _suffix(fitted):
+            continue  # a .csv where the example reads a .py: another kind of file than the tool takes
         if want is not None and got != want and not (want == "number" and got == "number"):
             if not (free and want in ("text", "code") and got in ("text", "code")):
                 continue
@@ -306,7 +308,10 @@ def fill_arguments(
             arguments[param] = _substitute(sample, values, rng, must_use_call, param, sources)
             continue
         found = _best(param, pschema, sample, values, rng, must_use_call)
-        if found is not None and (param in required or param in example or found[0] >= 3.0):
+        extra = param not in required and param not in example
+        if extra and _alternative_to(param, example, examples):
+            continue  # e.g. `path` beside the example's `code`: the tool takes one or the other
+        if found is not None and (not extra or found[0] >= 3.0):
             arguments[param] = found[2]
             sources[param] = found[1]
         elif param in example:
@@ -317,9 +322,27 @@ def fill_arguments(
             else:
                 return None
     _keep_identifiers_coherent(example, arguments, sources)
+    if any(p in sources and tokens(p) & {"pattern", "regex", "regexp"} for p in example) and any(
+            p not in sources and isinstance(v, str) and _GROUP_REFERENCE.search(v) for p, v in example.items()):
+        return None  # the example's replacement refers to groups of its own pattern, which was replaced
     if must_use_call is not None and not any(v.call == must_use_call for v in sources.values()):
         return None
     return FilledCall(tool, exposed, arguments, sources)
+
+
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\\g<")
+
+
+def _suffix(path: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def _alternative_to(param: str, example: dict[str, Any], examples: list[dict[str, Any]]) -> bool:
+    """Whether the tool's examples show `param` as an alternative to an argument `example` already gives: the
+    examples that use `param` never use that one (`code` or `path`, `old` or `old_path`)."""
+    using = [e for e in examples if param in e]
+    return bool(using) and any(all(given not in e for e in using) for given in example)
 
 
 def _keep_identifiers_coherent(example: dict[str, Any], arguments: dict[str, Any], sources: dict[str, Value]) -> None:

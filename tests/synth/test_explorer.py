@@ -87,3 +87,37 @@ def test_a_refused_derivation_gives_way_to_the_next_and_is_recorded(explored):
         kept = derive_task(evidence, 0, random.Random(0), set(), lambda d, e=evidence: static_checks(d, e))
         assert kept is None or static_checks(kept, evidence) is None
     assert fallbacks, "no evidence offered a second question: the fallback went untested"
+
+
+def _tool(properties: dict, examples: list[dict], required: tuple = ()) -> "ListedTool":
+    from dive.env.trace import TOOL_META_KEY, ListedTool
+
+    return ListedTool(server="s", name="t", input_schema={"type": "object", "properties": properties,
+                                                          "required": list(required)},
+                      meta={TOOL_META_KEY: {"examples": examples}})
+
+
+def _values(**named) -> list:
+    from dive.synth.values import Value
+
+    return [Value(v, k, f"call:0:{k}", 0) for k, v in named.items()]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_filling_keeps_to_what_the_examples_show(seed):
+    """An argument the examples give instead of another is not added beside it; a path flows only into a
+    path of the same kind of file; a pattern is not replaced under a replacement that names its groups."""
+    from dive.synth.values import fill_arguments
+
+    rng = random.Random(seed)
+    text = {"type": "string"}
+    either = _tool({"code": text, "path": text}, [{"code": "x = 1\n"}, {"path": "examples/a.py"}])
+    filled = fill_arguments(either, "t", _values(path="examples/b.py"), rng)
+    assert filled is None or len(filled.arguments) == 1, filled.arguments  # never code and path together
+    python_only = _tool({"path": text}, [{"path": "examples/a.py"}], required=("path",))
+    assert not fill_arguments(python_only, "t", _values(path="data/airports.csv"), rng).sources  # the example's own
+    assert fill_arguments(python_only, "t", _values(path="examples/b.py"), rng).arguments == {"path": "examples/b.py"}
+    grouped = _tool({"pattern": text, "replacement": text, "text": text},
+                    [{"pattern": r"(\d+)-(\d+)", "replacement": r"\2-\1", "text": "10-20"}])
+    swapped = fill_arguments(grouped, "t", _values(pattern="Paris"), rng)
+    assert swapped is None or swapped.arguments["pattern"] == r"(\d+)-(\d+)"
