@@ -78,7 +78,9 @@ def default_task_options(split: Split, *, servers: dict[str, Any] | None = None,
 def default_tasks_dir(options: SynthOptions) -> Path:
     """Where the default set for `options` is cached."""
     world = ensure_world(Path(options.world) if options.world else None)
-    key = canonical_json({"options": json.loads(options.model_dump_json()), "dive": __version__,
+    # Batch size and concurrency only schedule the work: the same set comes out whatever they are.
+    settings = json.loads(options.model_dump_json(exclude={"batch_size", "concurrency"}))
+    key = canonical_json({"options": settings, "dive": __version__,
                           "synthesis": SYNTHESIS_VERSION, "world": world.manifest.files})
     label = "custom" if options.servers is not None else ("heldout" if options.include_held_out else "train")
     return dive_home() / "tasks" / f"{label}-n{options.n}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

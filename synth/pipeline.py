@@ -35,6 +35,7 @@ from .builtin import BuiltinExplorer, Evidence, derive_task
 from .catalog import ToolCatalog, toolset_key
 from .exemplars import load_exemplars
 from .graph import call_graph_key, topology
+from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, Task, TaskConfig
 from .sampling import load_seed_file, sample_config, world_seeds
 from .verify import static_checks, verify_task
@@ -68,7 +69,8 @@ class SynthOptions(BaseModel):
     """Question-embedding dispersion in the report (loads the sentence-embedding model)."""
     concurrency: int = 4
     """Tasks in flight inside one worker (overlaps waiting on servers)."""
-    batch_size: int = 32
+    batch_size: int = 8
+    """Configs handed to a worker at a time: small, so little work is still running once enough is accepted."""
 
 
 class SynthReport(BaseModel):
@@ -334,6 +336,9 @@ def synthesize(
     max_index = options.n * 40 + 200
     runner = _Runner(options, workers, ray)
     try:
+        manifest = runner.catalog_manifest()  # asked first: a worker answers it before its first batch
+        if options.embedding_metrics:
+            preload_embedding_model()  # the report's embedding model loads while the workers explore
         next_index = 0
         inflight: dict[Future, list[int]] = {}
         while prefix_cutoff(results, target) is None:
@@ -354,7 +359,7 @@ def synthesize(
                     progress(results)
         for future in inflight:
             future.cancel()
-        catalog_manifest = runner.catalog_manifest()
+        catalog_manifest = manifest.result()
     finally:
         runner.close()
     cutoff = prefix_cutoff(results, target) or (max(results) + 1 if results else 0)
@@ -408,16 +413,16 @@ class _Runner:
         future.set_result([line.model_dump_json() for line in self._local.run(batch)])
         return future
 
-    def catalog_manifest(self) -> dict[str, Any]:
-        """Asked of a worker that is already running (starting one only for this would cost seconds)."""
+    def catalog_manifest(self) -> Future:
+        """The catalog manifest, asked of a worker (starting one only for this would cost seconds)."""
         if self._executor is not None:
-            return self._executor.submit(_catalog_manifest_in_process).result()
+            return self._executor.submit(_catalog_manifest_in_process)
         if self._ray_actors:
-            import ray as ray_module
-
-            return ray_module.get(self._ray_actors[0].catalog_manifest.remote())
+            return self._ray_actors[0].catalog_manifest.remote().future()
         assert self._local is not None
-        return self._local.catalog_manifest()
+        future: Future = Future()
+        future.set_result(self._local.catalog_manifest())
+        return future
 
     def close(self) -> None:
         if self._local is not None:
