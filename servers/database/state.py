@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from dive.servers.kit import CopyOnWrite, Domain, SessionContext
+from dive.servers.kit import CopyOnWrite, Domain, Memo, SessionContext
 
 from .guard import GuardedConnection, QueryOutcome
 from .schema import Schema, quote_ident
@@ -23,12 +22,10 @@ from .schema import Schema, quote_ident
 DEFAULT_TIME_LIMIT_S = 10.0
 #: The most a caller may ask for: below the kit's per-call timeout, so the database answers first.
 MAX_TIME_LIMIT_S = 20.0
-#: Answers of costly look-ups on the shared world file kept per server process (see `DatabaseState.remembered`).
-MEMO_SIZE = 1024
 
 T = TypeVar("T")
-_memo: OrderedDict[tuple, Any] = OrderedDict()
-_memo_lock = threading.Lock()
+#: Answers of costly look-ups on the shared world file kept per server process (see `DatabaseState.remembered`).
+_memo: Memo[Any] = Memo(1024)
 
 
 @dataclass
@@ -118,17 +115,7 @@ class DatabaseState:
         with self.lock:
             if self.database.copied:
                 return compute()
-            full = (str(self.base_path), *key)
-            with _memo_lock:
-                if full in _memo:
-                    _memo.move_to_end(full)
-                    return _memo[full]
-            value = compute()
-            with _memo_lock:
-                _memo[full] = value
-                while len(_memo) > MEMO_SIZE:
-                    _memo.popitem(last=False)
-            return value
+            return _memo.get((str(self.base_path), *key), compute)
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         rows = self.read(sql, params, limit=1).rows

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import threading
-from collections import OrderedDict
 import os
 import re
 import shutil
@@ -20,7 +18,7 @@ from typing import Annotated, Literal
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, clip_items, clip_text
+from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text
 
 from .images import ImagePath
 from .imaging import open_image
@@ -77,9 +75,7 @@ class OcrResult(BaseModel):
 
 
 #: Recognitions kept per server process: Tesseract's output is a function of the pixels and the settings alone.
-OCR_MEMO_SIZE = 256
-_memo: OrderedDict[str, tuple[list[str], list[OcrWord]]] = OrderedDict()
-_memo_lock = threading.Lock()
+_memo: Memo[tuple[list[str], list[OcrWord]]] = Memo(256)
 
 
 def run_ocr(img: Image.Image, language: str, layout: str, upscale: float) -> tuple[list[str], list[OcrWord]]:
@@ -91,17 +87,7 @@ def run_ocr(img: Image.Image, language: str, layout: str, upscale: float) -> tup
         raise ToolFailure(f"OCR language {language!r} is not installed; installed: {', '.join(installed_languages())}")
     digest = hashlib.blake2b(img.tobytes(), digest_size=16)
     digest.update(repr((img.mode, img.size, language, layout, upscale)).encode())
-    key = digest.hexdigest()
-    with _memo_lock:
-        known = _memo.get(key)
-        if known is not None:
-            _memo.move_to_end(key)
-    if known is None:
-        known = _recognise(img, language, layout, upscale)
-        with _memo_lock:
-            _memo[key] = known
-            while len(_memo) > OCR_MEMO_SIZE:
-                _memo.popitem(last=False)
+    known = _memo.get(digest.hexdigest(), lambda: _recognise(img, language, layout, upscale))
     lines, words = known
     return list(lines), [w.model_copy() for w in words]
 

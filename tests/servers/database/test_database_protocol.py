@@ -105,7 +105,7 @@ async def test_a_search_of_the_shared_database_is_answered_once_and_a_session_th
     computed = []
     real = lookups._search_all_tables
     monkeypatch.setattr(lookups, "_search_all_tables", lambda *a: computed.append(a[1]) or real(*a))
-    monkeypatch.setattr(state, "_memo", type(state._memo)())
+    monkeypatch.setattr(state, "_memo", type(state._memo)(16))
     server = get_domain("database").create_server(world)
     try:
         async with ClientPool(servers={"database": server.mcp}) as pool:

@@ -168,7 +168,7 @@ async def test_ocr_reads_the_same_pixels_once_and_each_caller_gets_its_own_words
     recognised = []
     real = ocr._recognise
     monkeypatch.setattr(ocr, "_recognise", lambda *args: recognised.append(args) or real(*args))
-    monkeypatch.setattr(ocr, "_memo", type(ocr._memo)())
+    monkeypatch.setattr(ocr, "_memo", type(ocr._memo)(16))
     async with media_pool(world) as (pool, _):
         path = ok(await pool.call("render_text_image", {"text": "Lot 5512 shipped", "font_size": 40}))["image"]["path"]
         whole = ok(await pool.call("ocr_image", {"path": path}))
