@@ -7,6 +7,7 @@ matched to values by name, type and schema; nothing here knows any particular to
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Iterable
@@ -53,6 +54,8 @@ def _synonym_groups(words: set[str]) -> set[int]:
     return {i for i, group in enumerate(SYNONYMS) for w in words if w in group}
 
 
+# Filling arguments asks the same few hundred (argument, field) pairs again and again: answered once each.
+@functools.lru_cache(maxsize=8192)
 def name_affinity(param: str, key: str) -> float:
     """How well a result field (or seed attribute) named `key` fits an argument named `param`."""
     if not key:
@@ -169,6 +172,11 @@ def shape(value: Any) -> str:
         return "number"
     if not isinstance(value, str):
         return "structure"
+    return _text_shape(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _text_shape(value: str) -> str:
     for name, pattern in _SHAPES:
         if pattern.search(value):
             return name
@@ -234,6 +242,9 @@ def _best(name: str, schema: dict[str, Any], example: Any, values: list[Value], 
     free = name.lower() in FREE_TEXT
     scored: list[tuple[float, int, Value, Any]] = []
     for i, value in enumerate(values):
+        affinity = name_affinity(name, value.key)
+        if affinity < 1.0 and not free:
+            continue  # the cheapest test first: most values are named unlike the argument
         fitted = _type_fits(schema, value.value)
         if fitted is None:
             continue
@@ -243,8 +254,7 @@ def _best(name: str, schema: dict[str, Any], example: Any, values: list[Value], 
         if want is not None and got != want and not (want == "number" and got == "number"):
             if not (free and want in ("text", "code") and got in ("text", "code")):
                 continue
-        affinity = name_affinity(name, value.key)
-        if affinity < 1.0 and not (free and got == "text"):
+        if affinity < 1.0 and got != "text":
             continue
         if got == "number" and affinity < 3.0:
             continue  # numbers flow only between arguments and fields of (nearly) the same name
