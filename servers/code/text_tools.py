@@ -7,6 +7,7 @@ in a separate, CPU- and memory-limited process rather than in the server itself.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, clip_items, clip_text
+from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text
 
 from . import harness
 from .domain import DOMAIN, MAX_SOURCE_CHARS, RUN_TOOL_TIMEOUT, CodeState
@@ -149,10 +150,17 @@ class RegexSearchResult(BaseModel):
     truncated: bool
 
 
+#: Regex reports by job: a job is a pure function of its pattern, flags and text, and each one run costs a
+#: sandbox launch (a replayed or repeated search is answered without one). A job that timed out is not kept.
+_reports: Memo[dict[str, Any]] = Memo(256)
+
+
 def _regex_job(s: CodeState, job: dict[str, Any]) -> dict[str, Any]:
     if len(job["text"]) > MAX_SOURCE_CHARS * 5:
         raise ToolFailure(f"the text is over {MAX_SOURCE_CHARS * 5} characters")
-    report, _run = s.drive(harness.REGEX, [], stdin=json.dumps(job), timeout=5)
+    stdin = json.dumps(job)
+    report = _reports.get(hashlib.blake2b(stdin.encode(), digest_size=16).digest(),
+                          lambda: s.drive(harness.REGEX, [], stdin=stdin, timeout=5)[0])
     if "error" in report:
         raise ToolFailure(report["error"])
     return report

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 
 import pytest
 
+from dive.servers.code.domain import CodeState
 from tests.servers.code.code_support import code_pool, workspace_of
 
 pytestmark = pytest.mark.anyio
@@ -181,6 +183,22 @@ async def test_workspace_boundaries(world):
             inside = await pool.call("run_shell", {"command": "cat link_out || echo unreadable"})
             assert "unreadable" in inside.result["stdout"]
 
+
+
+@needs_bwrap
+async def test_a_repeated_regex_job_is_answered_without_another_sandbox(world, monkeypatch):
+    """Synthesis replays every call on a fresh session: the same pattern on the same text runs once per server."""
+    launches = []
+    drive = CodeState.drive
+    monkeypatch.setattr(CodeState, "drive", lambda self, *a, **k: launches.append(a[0]) or drive(self, *a, **k))
+    job = {"pattern": r"(\w+)-(\d+)", "text": f"ticket {uuid.uuid4().hex[:8]}-42 and ops-7"}
+    async with code_pool(world) as (pool, _server):
+        first = await pool.call("regex_search", job)
+        pool.new_session()
+        again = await pool.call("regex_search", job)
+        other = await pool.call("regex_search", {**job, "flags": ["IGNORECASE"]})
+    assert not first.is_error and first.result == again.result and first.result["count"] == 2
+    assert other.result["count"] == 2 and len(launches) == 2  # the job, and the job with other flags
 
 @needs_bwrap
 async def test_search_code_in_the_server_and_in_the_sandbox_agree(world):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from dive.env import ClientPool
 from dive.servers.kit import (
-    TOOL_META_KEY, CopyOnWrite, Domain, Example, SessionContext, ToolFailure, clip_items, clip_text,
+    TOOL_META_KEY, CopyOnWrite, Domain, Example, Memo, SessionContext, ToolFailure, clip_items, clip_text,
     resolve_in_root,
 )
 
@@ -168,6 +168,26 @@ def test_copy_on_write_never_touches_the_base(tmp_path):
     atomic_write(private / "d" / "f.txt", b"changed")
     assert (base / "d" / "f.txt").read_text() == "base"
     assert (private / "d" / "f.txt").read_text() == "changed"
+
+
+def test_memo_computes_each_key_once_keeps_the_latest_and_forgets_failures():
+    memo: Memo[str] = Memo(2)
+    computed = []
+
+    def compute(key: str):
+        def run() -> str:
+            computed.append(key)
+            if key == "bad":
+                raise ValueError(key)
+            return key.upper()
+        return run
+
+    assert [memo.get(k, compute(k)) for k in ("a", "b", "a", "c", "b")] == ["A", "B", "A", "C", "B"]
+    assert computed == ["a", "b", "c", "b"]  # "a" was asked again while kept; "b" had been pushed out by "c"
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            memo.get("bad", compute("bad"))
+    assert computed.count("bad") == 2  # a failure is not remembered
 
 
 def test_clipping_says_what_was_left_out():
