@@ -10,6 +10,7 @@ re-run with `resume=True` drops a torn last line, skips finished indices and los
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import os
@@ -239,6 +240,9 @@ def _init_process(options_json: str, parent: int) -> None:
     global _WORKER
     _die_with_parent(parent)
     _WORKER = SynthWorker(SynthOptions.model_validate_json(options_json))
+    # What start-up built (modules, schemas, the catalog) lives as long as the worker: out of the collector's
+    # sight, each collection walks only what synthesis itself allocates.
+    gc.freeze()
 
 
 def _die_with_parent(parent: int) -> None:
