@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import math
 import re
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from dive.servers.kit import Example, ToolFailure, clip_items
+from dive.servers.kit import Example, Memo, ToolFailure, clip_items
 from pydantic import BaseModel, Field
 
 from .workspace import DOMAIN, FilesState, read_text
@@ -97,9 +98,16 @@ def parse_csv(text: str, name: str) -> Table:
     return Table(columns, rows, delimiter, ragged)
 
 
+#: Parsed tables by content: the world's few CSV files are read by most table tools, in every session, and
+#: parsing (typing every cell) costs more than hashing. The tools only read a table, never change it.
+_tables: Memo[Table] = Memo(64)
+
+
 def load_table(s: FilesState, path: str) -> Table:
     f = s.file(path)
-    return parse_csv(read_text(f, path)[0], path)
+    text = read_text(f, path)[0]
+    key = (hashlib.blake2b(text.encode(), digest_size=16).digest(), f.name.lower().endswith(".tsv"))
+    return _tables.get(key, lambda: parse_csv(text, path))
 
 
 def column_type(values: Sequence[Cell]) -> str:

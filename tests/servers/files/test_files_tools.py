@@ -110,6 +110,28 @@ async def test_conversions_round_trip(server):
         assert back.result["rows"] == original.result["rows"]
 
 
+
+async def test_a_table_is_parsed_once_per_content_and_a_session_sees_its_own_edit(server, world, monkeypatch):
+    from dive.servers.files import tables
+
+    parsed = []
+    parse = tables.parse_csv
+    monkeypatch.setattr(tables, "_tables", type(tables._tables)(64))
+    monkeypatch.setattr(tables, "parse_csv", lambda text, name: parsed.append(name) or parse(text, name))
+    query = {"path": "data/products.csv", "where": [{"column": "name", "op": "==", "value": "Zeta Lamp"}]}
+    text = (world.files_root / "data/products.csv").read_text()
+    async with files_pool(server) as pool:
+        before = [await pool.call("csv_query", query) for _ in range(2)]
+        await pool.call("write_file", {"path": "data/products.csv", "content": text + "p9999,Zeta Lamp,Home,9.5\n",
+                                       "overwrite": True})
+        edited = await pool.call("csv_query", query)
+        pool.new_session()
+        other = await pool.call("csv_query", query)
+    assert [r.result["matched"] for r in before] == [0, 0] and other.result["matched"] == 0
+    assert edited.result["matched"] == 1 and edited.result["rows"][0]["unit_price"] == 9.5
+    assert parsed == ["data/products.csv", "data/products.csv"]  # the world's file once, the edited one once
+
+
 async def test_log_tools_agree(server, world):
     async with files_pool(server) as pool:
         summary = await pool.call("log_summary", {"path": "logs/bookings-2024-05.log"})
