@@ -239,10 +239,16 @@ _WORKER: SynthWorker | None = None
 def _init_process(options_json: str, parent: int) -> None:
     global _WORKER
     _die_with_parent(parent)
-    _WORKER = SynthWorker(SynthOptions.model_validate_json(options_json))
+    _WORKER = _dedicated_worker(options_json)
+
+
+def _dedicated_worker(options_json: str) -> SynthWorker:
+    """The SynthWorker of a process that exists only to run it (a pool process or a Ray actor)."""
+    worker = SynthWorker(SynthOptions.model_validate_json(options_json))
     # What start-up built (modules, schemas, the catalog) lives as long as the worker: out of the collector's
     # sight, each collection walks only what synthesis itself allocates.
     gc.freeze()
+    return worker
 
 
 def _die_with_parent(parent: int) -> None:
@@ -443,7 +449,7 @@ class _RayWorker:
     """A Ray actor holding one SynthWorker (its pool and in-process servers live as long as the actor)."""
 
     def __init__(self, options_json: str) -> None:
-        self.worker = SynthWorker(SynthOptions.model_validate_json(options_json))
+        self.worker = _dedicated_worker(options_json)
 
     def run(self, indices: list[int]) -> list[str]:
         return [line.model_dump_json() for line in self.worker.run(indices)]

@@ -184,7 +184,6 @@ async def test_workspace_boundaries(world):
             assert "unreadable" in inside.result["stdout"]
 
 
-
 @needs_bwrap
 async def test_a_repeated_regex_job_is_answered_without_another_sandbox(world, monkeypatch):
     """Synthesis replays every call on a fresh session: the same pattern on the same text runs once per server."""
@@ -199,6 +198,7 @@ async def test_a_repeated_regex_job_is_answered_without_another_sandbox(world, m
         other = await pool.call("regex_search", {**job, "flags": ["IGNORECASE"]})
     assert not first.is_error and first.result == again.result and first.result["count"] == 2
     assert other.result["count"] == 2 and len(launches) == 2  # the job, and the job with other flags
+
 
 @needs_bwrap
 async def test_search_code_in_the_server_and_in_the_sandbox_agree(world):

@@ -110,7 +110,6 @@ async def test_conversions_round_trip(server):
         assert back.result["rows"] == original.result["rows"]
 
 
-
 async def test_a_table_is_parsed_once_per_content_and_a_session_sees_its_own_edit(server, world, monkeypatch):
     from dive.servers.files import tables
 
