@@ -14,6 +14,7 @@ resolves differently on the second lookup (DNS rebinding) cannot slip through.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -323,12 +324,19 @@ class _VettingAsyncBackend(AnyIOBackend):
         raise Refused("unix sockets are not reachable from the web tools")
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The process's one client TLS context (the system's trust store), shared by every session's transports:
+    building one parses every CA certificate, which cost more than a page fetch when each session built four."""
+    return ssl.create_default_context()
+
+
 class VettedTransport(httpx.HTTPTransport):
     """An httpx transport that connects only to addresses the policy allows (SNI still uses the URL host)."""
 
     def __init__(self, policy: NetPolicy) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.ConnectionPool(ssl_context=ssl.create_default_context(), max_connections=20,
+        super().__init__(verify=tls_context(), trust_env=False)
+        self._pool = httpcore.ConnectionPool(ssl_context=tls_context(), max_connections=20,
                                              network_backend=_VettingSyncBackend(policy))
 
 
@@ -336,6 +344,6 @@ class AsyncVettedTransport(httpx.AsyncHTTPTransport):
     """The async twin of `VettedTransport` (used by the browser's request handler)."""
 
     def __init__(self, policy: NetPolicy) -> None:
-        super().__init__(trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(ssl_context=ssl.create_default_context(), max_connections=20,
+        super().__init__(verify=tls_context(), trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(ssl_context=tls_context(), max_connections=20,
                                                   network_backend=_VettingAsyncBackend(policy))
