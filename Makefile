@@ -3,9 +3,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DIVE := $(VENV)/bin/dive
-# Debian packages the domains need: the web domain's browser; the code domain's sandboxes (bubblewrap, and
+# Debian packages the domains need: the web domain's browser (Chromium's headless shell); the code domain's sandboxes (bubblewrap, and
 # docker.io + debootstrap for the Docker backend) with pytest inside them; the media domain's OCR.
-APT_PACKAGES := chromium bubblewrap python3-pytest docker.io debootstrap tesseract-ocr
+APT_PACKAGES := chromium-headless-shell bubblewrap python3-pytest docker.io debootstrap tesseract-ocr
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 

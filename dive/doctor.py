@@ -64,7 +64,10 @@ def check_world() -> Check:
 
 
 def check_chromium() -> Check:
-    return _binary("chromium", "/usr/bin/chromium", "apt-get install -y chromium (the web domain's browser)", True)
+    from dive.servers.web.browser import CHROMIUM_BUILDS, chromium_executable
+
+    return _binary("chromium", chromium_executable() or CHROMIUM_BUILDS[0],
+                   "apt-get install -y chromium-headless-shell (the web domain's browser)", True)
 
 
 def check_bubblewrap() -> Check:

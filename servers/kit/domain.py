@@ -72,6 +72,9 @@ class Domain:
     state: Callable[[SessionContext], Any]
     held_out: bool = False
     tools: dict[str, ToolSpec] = field(default_factory=dict)
+    on_close: Callable[[], None] | None = None
+    """Called when a server of this domain closes, after its sessions: stops what they shared and left
+    running for the next session (the web domain's browser and site server)."""
 
     def tool(
         self,
@@ -195,7 +198,11 @@ class DomainServer:
 
     def close(self) -> None:
         """End every session (closing browsers, sandboxes, database handles)."""
-        self.sessions.close()
+        try:
+            self.sessions.close()
+        finally:
+            if self.domain.on_close is not None:
+                self.domain.on_close()
 
     def session_key(self, ctx: Context) -> str:
         """Name the calling session (see `dive.servers.kit.sessions`)."""

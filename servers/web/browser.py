@@ -1,7 +1,8 @@
 """A real browser (Debian's Chromium through Playwright) whose every request passes the network policy.
 
 One Chromium per server process runs in a dedicated thread with its own asyncio loop (`BrowserRuntime`),
-launched on first use and shut down when its last session closes: the kit closes sessions synchronously
+launched on first use and shut down once no session has used it for `LINGER_SECONDS` (sessions come and go
+between tasks, and a launch costs seconds), or at once when the server closes: the kit closes sessions synchronously
 and from whatever loop or thread it is on, and MCP servers may run on several event loops in one process
 (tests do), so the browser cannot live on any of them. Each session gets its own BrowserContext and page
 (`BrowserSession`), reused across calls.
@@ -33,13 +34,18 @@ from dive.servers.kit import ToolFailure
 from .http_fetch import MAX_REDIRECTS, TIMEOUT, USER_AGENT
 from .netpolicy import AsyncVettedTransport, NetPolicy, Refused
 
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's Chromium builds, best first: the headless shell (package `chromium-headless-shell`, Chromium's
+#: own engine without the desktop browser around it) opens a session's tab for about a third of the CPU of
+#: the full browser in headless mode, and sessions come and go with every task; the full browser also works.
+CHROMIUM_BUILDS = ("/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                "--disable-dev-shm-usage", "--dns-prefetch-disable", "--disable-extensions"]
 ACTION_TIMEOUT_MS = 10_000
 NAVIGATION_TIMEOUT_MS = 20_000
 NETWORK_LOG_SIZE = 300
+#: How long Chromium outlives its last session, waiting for the next one.
+LINGER_SECONDS = 30.0
 MAX_RESOURCE_BYTES = 25_000_000
 _HOP_HEADERS = {"host", "content-length", "connection", "accept-encoding", "cookie", "keep-alive",
                 "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
@@ -48,12 +54,19 @@ _RESPONSE_DROP = {"content-encoding", "content-length", "transfer-encoding", "co
 T = TypeVar("T")
 
 
+def chromium_executable() -> str | None:
+    """The first of `CHROMIUM_BUILDS` installed here, or None."""
+    return next((path for path in CHROMIUM_BUILDS if Path(path).is_file()), None)
+
+
 class BrowserRuntime:
-    """The process's Chromium, on its own thread and event loop; counted users, last one out shuts it down."""
+    """The process's Chromium, on its own thread and event loop; counted users, shut down after the last one
+    has been gone for `LINGER_SECONDS`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0
+        self._linger: threading.Timer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._playwright: Any = None
@@ -67,6 +80,9 @@ class BrowserRuntime:
     def acquire(self) -> None:
         with self._lock:
             self._users += 1
+            if self._linger is not None:
+                self._linger.cancel()
+                self._linger = None
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
@@ -84,6 +100,14 @@ class BrowserRuntime:
     def release(self) -> None:
         with self._lock:
             self._users = max(0, self._users - 1)
+            if self._users == 0 and self._loop is not None and self._linger is None:
+                self._linger = threading.Timer(LINGER_SECONDS, self.shutdown_if_unused)
+                self._linger.daemon = True
+                self._linger.start()
+
+    def shutdown_if_unused(self) -> None:
+        """Close the browser now if no session holds it (a server closing, or the linger ending)."""
+        with self._lock:
             if self._users == 0:
                 self._shutdown_locked()
 
@@ -94,6 +118,9 @@ class BrowserRuntime:
             self._shutdown_locked()
 
     def _shutdown_locked(self) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         loop, thread = self._loop, self._thread
         if loop is None:
             return
@@ -146,8 +173,9 @@ class BrowserRuntime:
         async with self._launching:
             if self._browser is not None and self._browser.is_connected():
                 return self._browser
-            if not Path(CHROMIUM).exists():
-                raise ToolFailure(f"Chromium is not installed at {CHROMIUM}: run `apt-get install -y chromium`")
+            executable = chromium_executable()
+            if executable is None:
+                raise ToolFailure("Chromium is not installed: run `apt-get install -y chromium-headless-shell`")
             from playwright.async_api import async_playwright
 
             if self._blackhole is None:  # a bound but never listening socket: connecting to it is refused at once
@@ -157,7 +185,7 @@ class BrowserRuntime:
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
             self._browser = await self._playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, chromium_sandbox=False,
+                executable_path=executable, headless=True, chromium_sandbox=False,
                 args=[*LAUNCH_ARGS, f"--proxy-server={dead_proxy}", "--proxy-bypass-list=<-loopback>"],
             )
             self.launches += 1

@@ -356,7 +356,18 @@ class SiteServer:
         self._thread.join(timeout=5)
 
 
-_sites: dict[Path, tuple[SiteServer, int]] = {}
+#: How long a site server outlives its last session, waiting for the next one.
+LINGER_SECONDS = 30.0
+
+
+class _Held:
+    def __init__(self, server: SiteServer) -> None:
+        self.server = server
+        self.users = 0
+        self.linger: threading.Timer | None = None
+
+
+_sites: dict[Path, _Held] = {}
 _sites_lock = threading.Lock()
 
 
@@ -364,21 +375,36 @@ def acquire_site(world: World) -> SiteServer:
     """The process's site server for this world, started on first use; pair with `release_site`."""
     key = world.site_root.resolve()
     with _sites_lock:
-        server, count = _sites.get(key, (None, 0))
-        if server is None:
-            server = SiteServer(world)
-        _sites[key] = (server, count + 1)
-        return server
+        held = _sites.get(key)
+        if held is None:
+            held = _sites[key] = _Held(SiteServer(world))
+        held.users += 1
+        if held.linger is not None:
+            held.linger.cancel()
+            held.linger = None
+        return held.server
 
 
 def release_site(server: SiteServer) -> None:
-    """Drop one user of a site server; the last one out stops it."""
+    """Drop one user of a site server; once it has had none for `LINGER_SECONDS` it stops."""
     with _sites_lock:
-        for key, (held, count) in list(_sites.items()):
-            if held is server:
-                if count <= 1:
-                    del _sites[key]
-                    server.stop()
-                else:
-                    _sites[key] = (held, count - 1)
+        for held in _sites.values():
+            if held.server is server:
+                held.users = max(0, held.users - 1)
+                if held.users == 0 and held.linger is None:
+                    held.linger = threading.Timer(LINGER_SECONDS, stop_unused_sites)
+                    held.linger.daemon = True
+                    held.linger.start()
                 return
+
+
+def stop_unused_sites() -> None:
+    """Stop every site server no session holds (a server closing, or a linger ending)."""
+    with _sites_lock:
+        unused = [(key, held) for key, held in _sites.items() if held.users == 0]
+        for key, held in unused:
+            del _sites[key]
+            if held.linger is not None:
+                held.linger.cancel()
+    for _key, held in unused:
+        held.server.stop()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from dive.servers.kit import Domain, SessionContext
 
-from .browser import BrowserSession
+from .browser import RUNTIME, BrowserSession
 from .http_fetch import Fetcher
 from .netpolicy import NetPolicy
 from .search_index import SiteIndex, site_index
-from .site_server import SiteServer, acquire_site, release_site
+from .site_server import SiteServer, acquire_site, release_site, stop_unused_sites
 
 SCREENSHOT_DIR = "screenshots"
 
@@ -85,10 +85,17 @@ class WebState:
                 self._site = None
 
 
+def stop_unused() -> None:
+    """Stop the browser and site server that sessions keep running for each other, if none holds them now."""
+    RUNTIME.shutdown_if_unused()
+    stop_unused_sites()
+
+
 DOMAIN = Domain(
     "web",
     "The web: the world's website (an atlas of countries, cities, airports, elements, companies and stocks, "
     "served locally) searched with a ranked index, read over HTTP, and browsed with a real Chromium that runs "
     "JavaScript, clicks, fills forms and takes screenshots. The real internet is off unless the server allows it.",
     WebState,
+    on_close=stop_unused,
 )

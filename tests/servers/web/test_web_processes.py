@@ -6,10 +6,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from dive.env import ClientPool
 from dive.servers import get_domain
+from dive.servers.web import browser
 from dive.servers.web.browser import RUNTIME
 
 from tests.mcp_processes import free_port, wait_for_port
@@ -84,3 +86,28 @@ async def test_inprocess_server_owns_its_browser_site_and_screenshots(world):
     assert RUNTIME._loop is None  # the browser thread stopped with its last session
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, "the site server should be stopped"
+
+
+async def test_the_browser_waits_for_the_next_session_then_stops_when_unused(world, monkeypatch):
+    server = get_domain("web").create_server(world)
+    try:
+        async with ClientPool(servers={"web": server.mcp}) as pool:
+            first = pool.open_session()
+            ok(await first.call("browser_open", {"url": "/elements/Fe.html"}))
+            launches = RUNTIME.launches
+            pool.end_session(first.trace)
+            second = pool.open_session()  # the ended session is disposed of with this session's first call
+            ok(await second.call("browser_open", {"url": "/elements/Ni.html"}))
+            assert len(server.sessions) == 1 and RUNTIME.launches == launches  # the same Chromium served it
+            started = chromium_pids()
+            assert started
+            monkeypatch.setattr(browser, "LINGER_SECONDS", 0.05)
+            pool.end_session(second.trace)
+            ok(await pool.open_session().call("site_info", {}))  # no browser: the last user is gone
+            assert wait_until_gone(started) == set()  # stopped by the linger's end, the server still up
+            deadline = time.monotonic() + 10
+            while RUNTIME._loop is not None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert RUNTIME._loop is None
+    finally:
+        server.close()

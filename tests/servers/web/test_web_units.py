@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import pytest
 from dive.servers.web import html_extract as hx
+from dive.servers.web import site_server
 from dive.servers.web.netpolicy import (
     ENV_ALLOW_HOSTS,
     ENV_ALLOW_NET,
@@ -12,7 +16,7 @@ from dive.servers.web.netpolicy import (
     Refused,
     VettedTransport,
 )
-from dive.servers.web.site_server import acquire_site, contact_reference, release_site
+from dive.servers.web.site_server import acquire_site, contact_reference, release_site, stop_unused_sites
 
 SITE_PORT = 5555
 
@@ -109,8 +113,35 @@ def test_site_server_api_and_shared_lifetime(world):
     finally:
         release_site(second)
         release_site(first)
+    # Unused, it lingers for the next session (which gets the same server), until stopped or its time is up.
+    assert httpx.get(first.base_url + "/index.html").status_code == 200
+    again = acquire_site(world)
+    assert again is first
+    release_site(again)
+    stop_unused_sites()
     with pytest.raises(httpx.ConnectError):
         httpx.get(first.base_url + "/index.html")
+    fresh = acquire_site(world)
+    assert fresh is not first  # a stopped server is never handed out again
+    stop_unused_sites()  # held: not stopped
+    assert httpx.get(fresh.base_url + "/index.html").status_code == 200
+    release_site(fresh)
+    stop_unused_sites()
+
+
+def test_an_unused_site_server_stops_when_its_linger_ends(world, monkeypatch):
+    monkeypatch.setattr(site_server, "LINGER_SECONDS", 0.05)
+    site = acquire_site(world)
+    release_site(site)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and refused(site) is False:
+        time.sleep(0.02)
+    assert refused(site) and world.site_root.resolve() not in site_server._sites
+
+
+def refused(site) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((site.host, site.port)) != 0
 
 
 def test_readable_text_tables_and_forms():

@@ -41,7 +41,7 @@ def chromium_pids() -> set[int]:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")[0]
         except OSError:
             continue
-        if cmd and os.path.basename(cmd.decode(errors="replace")) in ("chromium", "chrome", "headless_shell"):
+        if cmd and os.path.basename(cmd.decode(errors="replace")) in ("chromium", "chrome", "headless_shell", "chromium-headless-shell"):
             pids.add(int(entry.name))
     return pids
 
