@@ -34,12 +34,23 @@ class CodeState:
     """One session's code workspace (`<session dir>/workspace`, seeded with examples) and its sandbox."""
 
     def __init__(self, ctx: SessionContext) -> None:
-        self.workspace = ctx.directory / "workspace"
-        seed_workspace(self.workspace, ctx.world)
+        self._workspace = ctx.directory / "workspace"
+        self._world = ctx.world
+        self._seeded = False
         self.shared = ctx.shared_directory
         self.backend = str(ctx.options.get("sandbox") or os.environ.get("DIVE_CODE_SANDBOX") or "bubblewrap")
         self._sandbox: Sandbox | None = None
         self._lock = threading.Lock()
+
+    @property
+    def workspace(self) -> Path:
+        """The session's workspace, seeded on first use (tools that only compute on their arguments, or that
+        a memo answers, never need it, and seeding writes some thirty files)."""
+        with self._lock:
+            if not self._seeded:
+                seed_workspace(self._workspace, self._world)
+                self._seeded = True
+        return self._workspace
 
     @property
     def sandbox(self) -> Sandbox:
