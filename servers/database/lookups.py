@@ -272,15 +272,19 @@ def _search_all_tables(s: DatabaseState, text: str, tables: list[str] | None, ex
         for info in chosen:
             key = info.primary_key or (["rowid"] if not info.without_rowid else [])
             key_sql = ", ".join("rowid" if k == "rowid" else quote_ident(k) for k in key)
-            for col in info.columns:
-                if not _is_text(col.type):
-                    continue
-                searched += 1
-                c = quote_ident(col.name)
-                cond = f" WHERE {c} LIKE ? ESCAPE '\\'"
-                n = int(s.scalar(f"SELECT count(*) FROM {quote_ident(info.name)}{cond}", [pattern]))
+            columns = [col for col in info.columns if _is_text(col.type)]
+            searched += len(columns)
+            if not columns:
+                continue
+            # One pass over the table counts the matches of every text column.
+            tallies = s.read("SELECT " + ", ".join(f"count(*) FILTER (WHERE {quote_ident(col.name)} LIKE ?1 ESCAPE '\\')"
+                                                   for col in columns) + f" FROM {quote_ident(info.name)}",
+                             [pattern], limit=1).rows[0]
+            for col, n in zip(columns, tallies):
                 if not n:
                     continue
+                c = quote_ident(col.name)
+                cond = f" WHERE {c} LIKE ? ESCAPE '\\'"
                 out = s.read(f"SELECT {key_sql + ', ' if key else ''}{c} FROM {quote_ident(info.name)}{cond} "
                              f"ORDER BY {key_sql or c} LIMIT ?", [pattern, examples_per_column])
                 examples = [dict(zip([*key, col.name], [cell(v) for v in row])) for row in out.rows]
