@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import anyio
 import pytest
 from dive.env import ClientPool
 from dive.servers import get_domain
@@ -107,7 +108,7 @@ async def test_the_browser_waits_for_the_next_session_then_stops_when_unused(wor
             assert wait_until_gone(started) == set()  # stopped by the linger's end, the server still up
             deadline = time.monotonic() + 10
             while RUNTIME._loop is not None and time.monotonic() < deadline:
-                time.sleep(0.05)
+                await anyio.sleep(0.05)
             assert RUNTIME._loop is None
     finally:
         server.close()
