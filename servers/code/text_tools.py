@@ -7,7 +7,6 @@ in a separate, CPU- and memory-limited process rather than in the server itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text
+from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text, content_key
 
 from . import harness
 from .domain import DOMAIN, MAX_SOURCE_CHARS, RUN_TOOL_TIMEOUT, CodeState
@@ -159,8 +158,7 @@ def _regex_job(s: CodeState, job: dict[str, Any]) -> dict[str, Any]:
     if len(job["text"]) > MAX_SOURCE_CHARS * 5:
         raise ToolFailure(f"the text is over {MAX_SOURCE_CHARS * 5} characters")
     stdin = json.dumps(job)
-    report = _reports.get(hashlib.blake2b(stdin.encode(), digest_size=16).digest(),
-                          lambda: s.drive(harness.REGEX, [], stdin=stdin, timeout=5)[0])
+    report = _reports.get(content_key(stdin), lambda: s.drive(harness.REGEX, [], stdin=stdin, timeout=5)[0])
     if "error" in report:
         raise ToolFailure(report["error"])
     return report

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import math
 import re
@@ -13,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from dive.servers.kit import Example, Memo, ToolFailure, clip_items
+from dive.servers.kit import Example, Memo, ToolFailure, clip_items, content_key
 from pydantic import BaseModel, Field
 
 from .workspace import DOMAIN, FilesState, read_text
@@ -106,7 +105,7 @@ _tables: Memo[Table] = Memo(64)
 def load_table(s: FilesState, path: str) -> Table:
     f = s.file(path)
     text = read_text(f, path)[0]
-    key = (hashlib.blake2b(text.encode(), digest_size=16).digest(), f.name.lower().endswith(".tsv"))
+    key = (content_key(text), f.name.lower().endswith(".tsv"))
     return _tables.get(key, lambda: parse_csv(text, path))
 
 

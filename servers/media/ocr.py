@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
@@ -18,7 +17,7 @@ from typing import Annotated, Literal
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text
+from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text, content_key
 
 from .images import ImagePath
 from .imaging import open_image
@@ -85,9 +84,8 @@ def run_ocr(img: Image.Image, language: str, layout: str, upscale: float) -> tup
     again and again across sessions); callers get their own copies of the words."""
     if language not in installed_languages():
         raise ToolFailure(f"OCR language {language!r} is not installed; installed: {', '.join(installed_languages())}")
-    digest = hashlib.blake2b(img.tobytes(), digest_size=16)
-    digest.update(repr((img.mode, img.size, language, layout, upscale)).encode())
-    known = _memo.get(digest.hexdigest(), lambda: _recognise(img, language, layout, upscale))
+    key = content_key(img.tobytes(), repr((img.mode, img.size, language, layout, upscale)))
+    known = _memo.get(key, lambda: _recognise(img, language, layout, upscale))
     lines, words = known
     return list(lines), [w.model_copy() for w in words]
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from dive.env import ClientPool
 from dive.servers.kit import (
     TOOL_META_KEY, CopyOnWrite, Domain, Example, Memo, SessionContext, ToolFailure, clip_items, clip_text,
-    resolve_in_root,
+    content_key, resolve_in_root,
 )
 
 
@@ -188,6 +188,12 @@ def test_memo_computes_each_key_once_keeps_the_latest_and_forgets_failures():
         with pytest.raises(ValueError):
             memo.get("bad", compute("bad"))
     assert computed.count("bad") == 2  # a failure is not remembered
+
+
+def test_content_key_is_short_stable_and_tells_the_parts_apart():
+    key = content_key("ab", b"c")
+    assert len(key) == 16 and key == content_key(b"ab", "c")
+    assert key != content_key("a", "bc") and key != content_key("abc") and key != content_key("ab", "d")
 
 
 def test_clipping_says_what_was_left_out():
