@@ -4,8 +4,12 @@ For `python3 -c pass` and `true`, it times N runs unsandboxed (the baseline: a p
 runs through each sandbox backend's `run()` (bubblewrap; Docker when a daemon is reachable, or a
 private one this script starts when run as root), all in the same run, and prints the medians and the
 ratio backend/baseline. The figure to read is the ratio: what the sandbox adds to every code tool call.
+Run as root, bubblewrap is timed twice: dropping to the sandbox uid with setpriv (what the server does)
+and with Popen's own user/group switch, which forks instead of vforks: what that costs grows with the
+calling process's memory, so the script holds `--ballast-mb` of it, as a long-running server does.
 
     .venv/bin/python bench/sandbox_start.py [--runs 30] [--backends bubblewrap,docker] [--no-private-daemon]
+                                            [--ballast-mb 300]
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="timed runs per program and backend")
     parser.add_argument("--backends", default="bubblewrap,docker", help="comma-separated: bubblewrap, docker")
     parser.add_argument("--no-private-daemon", action="store_true", help="do not start a private dockerd")
+    parser.add_argument("--ballast-mb", type=int, default=300, help="memory this process holds while timing")
     opts = parser.parse_args()
+    ballast = [bytearray(1 << 20) for _ in range(opts.ballast_mb)]  # touched pages: a fork copies their tables
     wanted = {b.strip() for b in opts.backends.split(",") if b.strip()}
 
     rows: list[tuple[str, str, float, float, float]] = []
@@ -115,6 +121,10 @@ def main() -> None:
         if "bubblewrap" in wanted:
             if shutil.which("bwrap"):
                 backends.append(BubblewrapSandbox())
+                if os.geteuid() == 0:
+                    forking = BubblewrapSandbox()
+                    forking.setpriv, forking.name = None, "bubblewrap, uid via fork"
+                    backends.append(forking)
             else:
                 print("bubblewrap: skipped (bwrap not installed)")
         if "docker" in wanted:
@@ -132,6 +142,7 @@ def main() -> None:
     print(f"{'backend':<28} {'program':<16} {'median':>9} {'p90':>9} {'ratio':>8}")
     for backend, label, med, p90, ratio in rows:
         print(f"{backend:<28} {label:<16} {med:>9.1f} {p90:>9.1f} {ratio:>7.1f}x")
+    del ballast
 
 
 if __name__ == "__main__":

@@ -341,6 +341,7 @@ class BubblewrapSandbox:
         self.prlimit = shutil.which("prlimit", path="/usr/bin:/bin")
         if self.prlimit is None:
             raise ToolFailure("the bubblewrap sandbox needs `prlimit` from util-linux under /usr/bin")
+        self.setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
         self.python = python or _system_python()
 
     def describe(self) -> dict[str, str]:
@@ -392,10 +393,17 @@ class BubblewrapSandbox:
             shared: Path | None = None) -> RunOutcome:
         workspace = workspace.resolve()
         kwargs: dict = {}
+        drop: list[str] = []
         if os.geteuid() == 0:
             uid = sandbox_uid(workspace)
             hand_workspace_to(workspace, uid)
-            kwargs = {"user": uid, "group": uid, "extra_groups": []}
+            # util-linux's setpriv drops to the uid just before bwrap starts. Asking Popen for user/group instead
+            # does the same, but makes it fork the whole server process rather than vfork it, copying its page
+            # tables: 39 ms instead of 18 ms a `python3 -c pass` (bench/sandbox_start.py, 300 MB process).
+            if self.setpriv is not None:
+                drop = [self.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+            else:
+                kwargs = {"user": uid, "group": uid, "extra_groups": []}
         if shared is not None:
             shared = shared.resolve()
             make_reachable(shared)
@@ -404,7 +412,7 @@ class BubblewrapSandbox:
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                self.command(argv, workspace, limits, info_fd=info_write, shared=shared),
+                drop + self.command(argv, workspace, limits, info_fd=info_write, shared=shared),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(info_write,),
                 start_new_session=True, close_fds=True, cwd="/", env={"PATH": "/usr/bin:/bin"}, **kwargs,
             )

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from dive.servers.code.sandbox import sandbox_uid
 
 from tests.servers.code.code_support import (
     CPU_LOOP,
@@ -85,7 +86,7 @@ async def test_host_files_are_invisible(world):
 
 async def test_program_runs_unprivileged_and_cannot_regain_privileges(world):
     code = ("import os\n"
-            "print('uid', os.getuid())\n"
+            "print('uid', os.getuid(), 'gid', os.getgid(), 'groups', os.getgroups())\n"
             "status = open('/proc/self/status').read()\n"
             "print([l for l in status.splitlines() if l.startswith(('CapEff', 'NoNewPrivs'))])\n"
             "try:\n"
@@ -93,13 +94,15 @@ async def test_program_runs_unprivileged_and_cannot_regain_privileges(world):
             "    print('BECAME ROOT')\n"
             "except OSError as exc:\n"
             "    print('setuid refused', exc.errno)\n")
-    async with code_pool(world) as (pool, _server):
+    async with code_pool(world) as (pool, server):
         rec = await pool.call("run_python", {"code": code})
+        workspace = workspace_of(server, pool)
     out = rec.result["stdout"]
     assert "setuid refused" in out and "BECAME ROOT" not in out
     assert "CapEff:\\t0000000000000000" in out and "NoNewPrivs:\\t1" in out
-    if os.geteuid() == 0:
-        assert "uid 0" not in out
+    if os.geteuid() == 0:  # the workspace's own uid and gid, and none of the server's groups
+        uid = sandbox_uid(workspace)
+        assert f"uid {uid} gid {uid} groups []" in out
 
 
 async def test_files_written_by_code_are_in_the_session_workspace_only(world):
