@@ -1,20 +1,26 @@
 """Charts drawn with matplotlib (Agg, no pyplot state) from numbers or a world CSV, saved as PNG in the session.
 
-matplotlib is imported on first use: it is slow to import, and listing tools should not wait for it.
+matplotlib is imported on first use: it is slow to import, and listing tools should not wait for it. Drawing
+is most of a chart's cost (layout and rasterising, tens of milliseconds), so each tool first checks its input
+and computes what it returns, then hands `_save` a function that draws the figure and everything that shapes
+it: the PNG of the same drawing is made once per process and written to each session that asks for it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit.memo import Memo, content_key
 
 from .imaging import ImageFile, image_suffixes, write_encoded
 from .workspace import DOMAIN, MediaWorkspace
@@ -53,13 +59,23 @@ def _figure(width: int, height: int, title: str, x_label: str, y_label: str):
     return fig, ax
 
 
-def _save(s: MediaWorkspace, fig, output: str | None, kind: str, title: str) -> ImageFile:
-    import matplotlib
+_drawings: Memo[bytes] = Memo(128)
 
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": f"matplotlib {matplotlib.__version__}"})
-    data = buffer.getvalue()
+
+def _save(s: MediaWorkspace, output: str | None, kind: str, title: str, drawing: dict[str, Any],
+          draw: Callable[[], Any]) -> ImageFile:
+    """Save the chart that `draw()` builds as PNG in the session. `drawing` holds everything that shapes the
+    figure (the tool's arguments but `output`, and any data read for it): the memo's key."""
+    def render() -> bytes:
+        import matplotlib
+
+        fig = draw()
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, metadata={"Software": f"matplotlib {matplotlib.__version__}"})
+        return buffer.getvalue()
+
+    data = _drawings.get(content_key(kind, json.dumps(drawing, sort_keys=True, default=str)), render)
     name = f"{kind}-{_slug(title)}.png" if _slug(title) else f"{kind}.png"
     target = s.output(output, name, image_suffixes("PNG"))
     return write_encoded(s, target, data)
@@ -135,23 +151,30 @@ def line_chart(
 ) -> LineChart:
     """Draw a line chart of one or more series and save it as PNG; returns the image path plus each series'
     min, max, mean, first and last values and where the extremes fall."""
-    fig, ax = _figure(width, height, title, x_label, y_label)
-    summaries = []
+    summaries, lines = [], []
     categorical = x is not None and any(isinstance(v, str) for v in x)
     for label, values in series.items():
         ys = _finite(values, f"series {label!r}")
         if x is not None and len(x) != len(ys):
             raise ToolFailure(f"series {label!r} has {len(ys)} values but x has {len(x)}; they must match")
         xs = list(x) if x is not None else list(range(len(ys)))
-        positions = list(range(len(ys))) if categorical else xs
-        ax.plot(positions, ys, label=label, marker="o" if markers else None, markersize=4)
+        lines.append((label, list(range(len(ys))) if categorical else xs, ys))
         summaries.append(_summarise(label, xs, ys))
-    if categorical:
-        _tick_labels(ax, [str(v) for v in x])
-    if len(series) > 1:
-        ax.legend()
-    ax.grid(alpha=0.3)
-    return LineChart(image=_save(s, fig, output, "line", title), series=summaries)
+
+    def draw():
+        fig, ax = _figure(width, height, title, x_label, y_label)
+        for label, positions, ys in lines:
+            ax.plot(positions, ys, label=label, marker="o" if markers else None, markersize=4)
+        if categorical:
+            _tick_labels(ax, [str(v) for v in x])
+        if len(series) > 1:
+            ax.legend()
+        ax.grid(alpha=0.3)
+        return fig
+
+    drawing = {"series": series, "x": x, "title": title, "x_label": x_label, "y_label": y_label, "markers": markers,
+               "width": width, "height": height}
+    return LineChart(image=_save(s, output, "line", title, drawing, draw), series=summaries)
 
 
 # -- bar -----------------------------------------------------------------------------------------------------------
@@ -198,17 +221,25 @@ def bar_chart(
     if sort != "none":
         order.sort(key=lambda i: (ys[i], -i) if sort == "ascending" else (-ys[i], i))
     names, heights = [labels[i] for i in order], ys[order]
-    fig, ax = _figure(width, height, title, x_label, y_label)
-    try:
+    from matplotlib.colors import is_color_like
+
+    if not is_color_like(color):
+        raise ToolFailure(f"color {color!r} is not a colour matplotlib knows: a name such as 'teal' or '#rrggbb'")
+
+    def draw():
+        fig, ax = _figure(width, height, title, x_label, y_label)
         bars = (ax.barh(names[::-1], heights[::-1], color=color) if horizontal else ax.bar(names, heights, color=color))
-    except ValueError as exc:
-        raise ToolFailure(f"color {color!r} is not a colour matplotlib knows: {exc}") from None
-    if value_labels:
-        ax.bar_label(bars, fmt="%g")
-    if not horizontal and len(names) > 6:
-        ax.tick_params(axis="x", labelrotation=45)
+        if value_labels:
+            ax.bar_label(bars, fmt="%g")
+        if not horizontal and len(names) > 6:
+            ax.tick_params(axis="x", labelrotation=45)
+        return fig
+
     imax, imin = int(ys.argmax()), int(ys.argmin())
-    return BarChart(image=_save(s, fig, output, "bar", title), order=names, total=round(float(ys.sum()), 9),
+    drawing = {"labels": labels, "values": values, "title": title, "x_label": x_label, "y_label": y_label,
+               "horizontal": horizontal, "sort": sort, "color": color, "value_labels": value_labels,
+               "width": width, "height": height}
+    return BarChart(image=_save(s, output, "bar", title, drawing, draw), order=names, total=round(float(ys.sum()), 9),
                     max_label=labels[imax], max_value=float(ys[imax]), min_label=labels[imin], min_value=float(ys[imin]))
 
 
@@ -254,27 +285,33 @@ def scatter_chart(
         raise ToolFailure(f"{len(point_labels)} point_labels for {len(xs)} points; give one per point or none")
     if (log_x and np.any(xs <= 0)) or (log_y and np.any(ys <= 0)):
         raise ToolFailure("a log axis needs every value on it to be positive")
-    fig, ax = _figure(width, height, title, x_label, y_label)
-    ax.scatter(xs, ys, s=20)
-    if point_labels is not None and len(xs) <= 100:
-        for px, py, text in zip(xs, ys, point_labels):
-            ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize=8)
     r = slope = intercept = r2 = None
     if np.ptp(xs) > 0 and np.ptp(ys) > 0:
         r = float(np.corrcoef(xs, ys)[0, 1])
         slope, intercept = (float(v) for v in np.polyfit(xs, ys, 1))
         r2 = r * r
-        if fit_line:
+
+    def draw():
+        fig, ax = _figure(width, height, title, x_label, y_label)
+        ax.scatter(xs, ys, s=20)
+        if point_labels is not None and len(xs) <= 100:
+            for px, py, text in zip(xs, ys, point_labels):
+                ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if fit_line and slope is not None:
             line_x = np.linspace(xs.min(), xs.max(), 100)
             ax.plot(line_x, slope * line_x + intercept, color="#d62728", label=f"y = {slope:.3g}x + {intercept:.3g}")
             ax.legend()
-    if log_x:
-        ax.set_xscale("log")
-    if log_y:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
+        if log_x:
+            ax.set_xscale("log")
+        if log_y:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        return fig
+
     rnd = lambda v: None if v is None else round(v, 6)
-    return ScatterChart(image=_save(s, fig, output, "scatter", title), points=len(xs), pearson_r=rnd(r),
+    drawing = {"x": x, "y": y, "point_labels": point_labels, "fit_line": fit_line, "log_x": log_x, "log_y": log_y,
+               "title": title, "x_label": x_label, "y_label": y_label, "width": width, "height": height}
+    return ScatterChart(image=_save(s, output, "scatter", title, drawing, draw), points=len(xs), pearson_r=rnd(r),
                         slope=rnd(slope), intercept=rnd(intercept), r_squared=rnd(r2))
 
 
@@ -315,12 +352,18 @@ def pie_chart(
     vs = _finite(values, "values")
     if np.any(vs < 0) or vs.sum() <= 0:
         raise ToolFailure("pie values must be non-negative and not all zero")
-    fig, ax = _figure(width, height, title, "", "")
-    ax.pie(vs, labels=labels, autopct="%1.1f%%" if show_percent else None, startangle=90, counterclock=False)
-    ax.axis("equal")
+
+    def draw():
+        fig, ax = _figure(width, height, title, "", "")
+        ax.pie(vs, labels=labels, autopct="%1.1f%%" if show_percent else None, startangle=90, counterclock=False)
+        ax.axis("equal")
+        return fig
+
     total = float(vs.sum())
     slices = [PieSlice(label=lab, value=float(v), percent=round(100 * float(v) / total, 4)) for lab, v in zip(labels, vs)]
-    return PieChart(image=_save(s, fig, output, "pie", title), total=total, slices=slices)
+    drawing = {"labels": labels, "values": values, "title": title, "show_percent": show_percent, "width": width,
+               "height": height}
+    return PieChart(image=_save(s, output, "pie", title, drawing, draw), total=total, slices=slices)
 
 
 # -- histogram -----------------------------------------------------------------------------------------------------
@@ -359,9 +402,15 @@ def histogram_chart(
     median, standard deviation, min and max of the sample."""
     vs = _finite(values, "values")
     counts, edges = np.histogram(vs, bins=bins)
-    fig, ax = _figure(width, height, title, x_label, y_label)
-    ax.hist(vs, bins=edges, color="#1f77b4", edgecolor="white")
-    return HistogramChart(image=_save(s, fig, output, "histogram", title), count=len(vs),
+
+    def draw():
+        fig, ax = _figure(width, height, title, x_label, y_label)
+        ax.hist(vs, bins=edges, color="#1f77b4", edgecolor="white")
+        return fig
+
+    drawing = {"values": values, "bins": bins, "title": title, "x_label": x_label, "y_label": y_label,
+               "width": width, "height": height}
+    return HistogramChart(image=_save(s, output, "histogram", title, drawing, draw), count=len(vs),
                           bin_edges=[round(float(e), 9) for e in edges], counts=[int(c) for c in counts],
                           mean=round(float(vs.mean()), 9), median=float(np.median(vs)), std=round(float(vs.std()), 9),
                           min=float(vs.min()), max=float(vs.max()))
@@ -437,29 +486,37 @@ def chart_from_csv(
         raise ToolFailure(f"{path} has {len(rows)} rows; give limit (at most {MAX_POINTS})")
     xs = [r[x_column] for r in rows]
     x_numeric = [_number(v) for v in xs]
-    fig, ax = _figure(width, height, title, x_column, y_columns[0] if len(y_columns) == 1 else "")
-    summaries = []
-    positions = np.arange(len(rows), dtype=np.float64)
-    bar_width = 0.8 / len(y_columns)
-    for n, col in enumerate(y_columns):
+    summaries, columns_ys = [], []
+    for col in y_columns:
         values = [_number(r[col]) for r in rows]
         if any(v is None for v in values):
             bad = next(r[col] for r, v in zip(rows, values) if v is None)
             raise ToolFailure(f"column {col!r} is not numeric (found {bad!r}); choose a numeric column")
+        if kind == "scatter" and any(v is None for v in x_numeric):
+            raise ToolFailure(f"a scatter needs a numeric x column; {x_column!r} is not numeric")
         ys = np.asarray(values, dtype=np.float64)
-        if kind == "line":
-            ax.plot(positions, ys, label=col)
-        elif kind == "bar":
-            ax.bar(positions + n * bar_width - 0.4 + bar_width / 2, ys, width=bar_width, label=col)
-        else:
-            if any(v is None for v in x_numeric):
-                raise ToolFailure(f"a scatter needs a numeric x column; {x_column!r} is not numeric")
-            ax.scatter(x_numeric, ys, s=16, label=col)
+        columns_ys.append((col, ys))
         summaries.append(_summarise(col, xs, ys))
-    if kind != "scatter":
-        _tick_labels(ax, xs)
-    if len(y_columns) > 1:
-        ax.legend()
-    ax.grid(alpha=0.3)
-    return CsvChart(image=_save(s, fig, output, f"{kind}", title or real.stem), source=path, rows=len(rows),
+
+    def draw():
+        fig, ax = _figure(width, height, title, x_column, y_columns[0] if len(y_columns) == 1 else "")
+        positions = np.arange(len(rows), dtype=np.float64)
+        bar_width = 0.8 / len(y_columns)
+        for n, (col, ys) in enumerate(columns_ys):
+            if kind == "line":
+                ax.plot(positions, ys, label=col)
+            elif kind == "bar":
+                ax.bar(positions + n * bar_width - 0.4 + bar_width / 2, ys, width=bar_width, label=col)
+            else:
+                ax.scatter(x_numeric, ys, s=16, label=col)
+        if kind != "scatter":
+            _tick_labels(ax, xs)
+        if len(y_columns) > 1:
+            ax.legend()
+        ax.grid(alpha=0.3)
+        return fig
+
+    drawing = {"x": xs, "y": [[col, ys.tolist()] for col, ys in columns_ys], "x_column": x_column, "kind": kind,
+               "title": title, "width": width, "height": height}
+    return CsvChart(image=_save(s, output, f"{kind}", title or real.stem, drawing, draw), source=path, rows=len(rows),
                     columns=columns, series=summaries)

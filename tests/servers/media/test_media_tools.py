@@ -190,3 +190,29 @@ def normalise(text: str) -> str:
     from dive.servers.media.ocr import normalise_text
 
     return normalise_text(text)
+
+
+async def test_a_chart_is_drawn_once_per_drawing_and_saved_in_every_session_that_asks(world):
+    from dive.servers.media import charts
+
+    def saved(server, pool, result) -> bytes:
+        root = server.sessions.get(f"meta:{pool.trace.session}").state.output_root
+        return (root / result["image"]["path"]).read_bytes()
+
+    bar = {"labels": ["Iron", "Gold", "Lead"], "values": [7.87, 19.3, 11.34], "title": "Density memo"}
+    variants = [{"color": "teal"}, {"sort": "descending"}, {"horizontal": True}, {"value_labels": True},
+                {"title": "Density memo 2"}, {"width": 640}, {"values": [7.87, 19.3, 15.0]}]
+    async with media_pool(world) as (pool, server):
+        first = ok(await pool.call("bar_chart", bar))
+        drawings = len(charts._drawings._answers)
+        png = saved(server, pool, first)
+        pool.new_session()
+        again = ok(await pool.call("bar_chart", {**bar, "output": "copy.png"}))
+        assert len(charts._drawings._answers) == drawings  # drawn once: the second session got the same PNG
+        assert again["image"]["path"] == "copy.png" and saved(server, pool, again) == png
+        assert {k: v for k, v in again.items() if k != "image"} == {k: v for k, v in first.items() if k != "image"}
+        for change in variants:  # every argument that shapes the image gives another image
+            other = ok(await pool.call("bar_chart", {**bar, **change}))
+            assert saved(server, pool, other) != png, change
+        rec = await pool.call("bar_chart", {**bar, "color": "notacolour"})
+        assert rec.is_error and "is not a colour" in rec.error
