@@ -54,20 +54,27 @@ def _synonym_groups(words: set[str]) -> set[int]:
     return {i for i, group in enumerate(SYNONYMS) for w in words if w in group}
 
 
-# Filling arguments asks the same few hundred (argument, field) pairs again and again: answered once each.
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=16384)
+def _name_words(name: str) -> tuple[str, frozenset[str], frozenset[int]]:
+    """A name's lower-case form, word tokens and synonym groups (each name is met over and over)."""
+    lower, words = name.lower(), frozenset(tokens(name))
+    return lower, words, frozenset(_synonym_groups(words | {lower}))
+
+
+# Filling arguments asks the same (argument, field) pairs again and again, some thousands of them in a run
+# (fields of every tool's results): answered once each.
+@functools.lru_cache(maxsize=65536)
 def name_affinity(param: str, key: str) -> float:
     """How well a result field (or seed attribute) named `key` fits an argument named `param`."""
     if not key:
         return 0.0
-    p, k = param.lower(), key.lower()
+    (p, pt, pg), (k, kt, kg) = _name_words(param), _name_words(key)
     if p == k:
         return 4.0
-    pt, kt = tokens(param), tokens(key)
     score = 0.0
     if pt & kt:
         score += 2.0 * len(pt & kt) / len(pt | kt) + 1.0
-    if _synonym_groups(pt | {p}) & _synonym_groups(kt | {k}):
+    if pg & kg:
         score += 1.5
     return score
 
