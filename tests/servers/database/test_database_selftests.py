@@ -29,3 +29,14 @@ def test_catalogue_shape():
     assert all(writes_kind == "processing" for writes_kind in (tools[n].kind for n in writers))
     descriptions = [spec.description for spec in tools.values()]
     assert len(set(descriptions)) == len(descriptions) and all(len(d) > 60 for d in descriptions)
+
+
+def test_the_domain_loads_without_pandas_and_leaves_it_importable():
+    """sqlite-utils would import pandas (a third of a second) for DataFrame support the domain never uses."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, dive.servers.database; loaded = 'pandas' in sys.modules; import pandas; "
+             "print(loaded, pandas.DataFrame({'a': [1]}).shape)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "(1,", "1)"]
