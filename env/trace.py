@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -26,9 +27,10 @@ class ListedTool(BaseModel):
     output_schema: dict[str, Any] | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 
-    @property
+    @cached_property
     def schema_hash(self) -> str:
-        """A hash of what a model sees of the tool: name, description and both schemas."""
+        """A hash of what a model sees of the tool: name, description and both schemas (taken once: every
+        call's record carries it)."""
         payload = canonical_json([self.name, self.description, self.input_schema, self.output_schema])
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
