@@ -7,6 +7,7 @@ entry above them (stack traces) and are otherwise counted as unparsed.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Memo, ToolFailure, content_key
 from pydantic import BaseModel, Field
 
 from .browse import compile_pattern
@@ -79,6 +80,11 @@ def parse_log(text: str, path: str) -> tuple[list[Entry], int]:
     return entries, unparsed
 
 
+#: Parsed logs by content and path, shared by every session (the same world logs are read again and again);
+#: callers only read the entries.
+_parsed: Memo[tuple[list[Entry], int]] = Memo(64)
+
+
 def read_logs(s: FilesState, path: str, include: str) -> Iterator[tuple[str, list[Entry], int]]:
     root = s.read_root
     start = s.existing(path)
@@ -86,8 +92,10 @@ def read_logs(s: FilesState, path: str, include: str) -> Iterator[tuple[str, lis
     if not files:
         raise ToolFailure(f"no files matching {include!r} under {path!r}")
     for f in files:
-        entries, unparsed = parse_log(read_text(f, s.rel(f))[0], s.rel(f))
-        yield s.rel(f), entries, unparsed
+        rel = s.rel(f)
+        text = read_text(f, rel)[0]
+        entries, unparsed = _parsed.get(content_key(text, rel), functools.partial(parse_log, text, rel))
+        yield rel, entries, unparsed
 
 
 def _time_ok(ts: str, since: str | None, until: str | None) -> bool:

@@ -131,6 +131,28 @@ async def test_a_table_is_parsed_once_per_content_and_a_session_sees_its_own_edi
     assert parsed == ["data/products.csv", "data/products.csv"]  # the world's file once, the edited one once
 
 
+async def test_a_log_is_parsed_once_per_content_and_a_session_sees_its_own_edit(server, world, monkeypatch):
+    from dive.servers.files import logs
+
+    parsed = []
+    parse = logs.parse_log
+    monkeypatch.setattr(logs, "_parsed", type(logs._parsed)(64))
+    monkeypatch.setattr(logs, "parse_log", lambda text, path: parsed.append(path) or parse(text, path))
+    path = "logs/bookings-2024-05.log"
+    text = (world.files_root / path).read_text()
+    async with files_pool(server) as pool:
+        before = [await pool.call("log_summary", {"path": path}) for _ in range(2)]
+        errors = await pool.call("filter_log", {"path": path, "levels": ["ERROR"]})
+        await pool.call("write_file", {"path": path, "overwrite": True, "content": text
+                                       + "2024-05-31T23:59:59Z ERROR payment.declined reason=test amount_usd=1\n"})
+        edited = await pool.call("filter_log", {"path": path, "levels": ["ERROR"]})
+        pool.new_session()
+        other = await pool.call("filter_log", {"path": path, "levels": ["ERROR"]})
+    assert before[0].result == before[1].result and other.result == errors.result
+    assert edited.result["matched"] == errors.result["matched"] + 1
+    assert parsed == [path, path]  # the world's log once, the edited one once
+
+
 async def test_log_tools_agree(server, world):
     async with files_pool(server) as pool:
         summary = await pool.call("log_summary", {"path": "logs/bookings-2024-05.log"})
