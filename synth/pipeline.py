@@ -10,6 +10,7 @@ re-run with `resume=True` drops a torn last line, skips finished indices and los
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import math
@@ -91,6 +92,7 @@ class SynthWorker:
 
     def __init__(self, options: SynthOptions) -> None:
         from dive.servers import TRAINING_DOMAINS, get_domain
+        from dive.servers.kit import memory_scratch
 
         self.options = options
         self.world: World = ensure_world(Path(options.world) if options.world else None)
@@ -104,7 +106,10 @@ class SynthWorker:
             pool = ClientPool(options.servers, timeout=options.tool_timeout)
         else:
             names = options.domains or list(TRAINING_DOMAINS)
-            self._servers = [get_domain(n).create_server(self.world, tool_timeout=options.tool_timeout) for n in names]
+            # Synthesis opens and ends sessions by the thousand: their folders go to memory where it can.
+            scratch = memory_scratch()
+            self._servers = [get_domain(n).create_server(self.world, tool_timeout=options.tool_timeout, scratch=scratch)
+                             for n in names]
             pool = ClientPool(servers={s.domain.name: s.mcp for s in self._servers}, timeout=options.tool_timeout)
         self._portal_cm = anyio.from_thread.start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
@@ -240,6 +245,11 @@ def _init_process(options_json: str, parent: int) -> None:
     global _WORKER
     _die_with_parent(parent)
     _WORKER = _dedicated_worker(options_json)
+    # A pool process leaves through os._exit, past atexit: its finalizers are what close the servers (ending
+    # their sessions and deleting the sessions' folders) when the pool shuts down.
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(_WORKER, _WORKER.close, exitpriority=10)
 
 
 def _dedicated_worker(options_json: str) -> SynthWorker:
@@ -439,10 +449,15 @@ class _Runner:
             self._local.close()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
-        for actor in self._ray_actors:
+        if self._ray_actors:
             import ray as ray_module
 
-            ray_module.kill(actor)
+            # Each actor's servers end their sessions and delete their folders before it is killed (an actor
+            # that cannot, dead or stuck, is killed all the same: the run's results are already safe).
+            with contextlib.suppress(Exception):
+                ray_module.get([actor.close.remote() for actor in self._ray_actors], timeout=60)
+            for actor in self._ray_actors:
+                ray_module.kill(actor)
 
 
 class _RayWorker:
@@ -456,3 +471,6 @@ class _RayWorker:
 
     def catalog_manifest(self) -> dict[str, Any]:
         return self.worker.catalog_manifest()
+
+    def close(self) -> None:
+        self.worker.close()

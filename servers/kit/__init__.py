@@ -5,7 +5,8 @@ from .errors import ToolFailure, describe_exception
 from .limits import MAX_ITEMS, MAX_RESULT_BYTES, MAX_TEXT_CHARS, clip_items, clip_text, truncation_marker
 from .memo import Memo, content_key
 from .paths import atomic_write, clone_file, clone_tree, relative_to_root, resolve_in_root
-from .sessions import DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, CopyOnWrite, SessionContext, SessionStore
+from .sessions import (DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, CopyOnWrite, SessionContext,
+                       SessionStore, memory_scratch)
 from .world_facts import fold_name, world_rows, world_value
 
 __all__ = [
@@ -33,8 +34,10 @@ __all__ = [
     "clip_text",
     "clone_file",
     "clone_tree",
+    "content_key",
     "describe_exception",
     "fold_name",
+    "memory_scratch",
     "relative_to_root",
     "resolve_in_root",
     "truncation_marker",

@@ -13,6 +13,7 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
 import anyio
@@ -123,12 +124,14 @@ class Domain:
         *,
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
         options: dict[str, Any] | None = None,
+        scratch: Path | None = None,
     ) -> DomainServer:
         """A fresh MCP server for this domain; each client session gets its own state.
 
-        `world` may be a callable that loads it: it is then called on the first tool call only.
+        `world` may be a callable that loads it: it is then called on the first tool call only. `scratch`: where
+        sessions keep their folders (default: the temporary directory); servers that share sessions share it.
         """
-        return DomainServer(self, world, tool_timeout=tool_timeout, options=options)
+        return DomainServer(self, world, tool_timeout=tool_timeout, options=options, scratch=scratch)
 
 
 def _meta_value(ctx: Context, name: str) -> Any:
@@ -158,10 +161,11 @@ def _admits_text(annotation: Any) -> bool:
 class DomainServer:
     """An `MCPServer` for one domain, with its session store. `.mcp` is what transports run."""
 
-    def __init__(self, domain: Domain, world: World | Callable[[], World], *, tool_timeout: float, options: dict[str, Any] | None) -> None:
+    def __init__(self, domain: Domain, world: World | Callable[[], World], *, tool_timeout: float,
+                 options: dict[str, Any] | None, scratch: Path | None = None) -> None:
         self.domain = domain
         self.tool_timeout = tool_timeout
-        self.sessions: SessionStore[Any] = SessionStore(domain.state, world, options=options)
+        self.sessions: SessionStore[Any] = SessionStore(domain.state, world, options=options, scratch=scratch)
         self.mcp = MCPServer(
             name=f"dive-{domain.name}",
             title=f"DIVE {domain.name} tools",

@@ -52,11 +52,14 @@ def clone_tree(source: Path, dest: Path) -> None:
     is also read-only, so an in-place write fails loudly instead of leaking between sessions.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        shutil.copytree(source, dest, copy_function=os.link, symlinks=True)
-    except OSError:
-        shutil.rmtree(dest, ignore_errors=True)
+    if source.stat().st_dev != dest.parent.stat().st_dev:  # no links across filesystems (a session on tmpfs)
         shutil.copytree(source, dest, symlinks=True)
+    else:
+        try:
+            shutil.copytree(source, dest, copy_function=os.link, symlinks=True)
+        except OSError:
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(source, dest, symlinks=True)
     _make_writable(dest)
 
 

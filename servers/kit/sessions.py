@@ -9,6 +9,7 @@ MCP 2026-07-28 has no protocol sessions, so a session is named, in order of prec
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import threading
@@ -86,10 +87,31 @@ class CopyOnWrite:
         return self._private
 
 
-def shared_directory_for(key: str) -> Path:
-    """The cross-server folder of a session key (named by a hash: a client's key never forms a path)."""
+def shared_directory_for(key: str, scratch: Path | None = None) -> Path:
+    """The cross-server folder of a session key (named by a hash: a client's key never forms a path), under
+    `scratch` (default: the temporary directory). Servers that share sessions must share `scratch`."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / "dive-shared" / digest
+    return (scratch or Path(tempfile.gettempdir())) / "dive-shared" / digest
+
+
+def memory_scratch(min_free: int = 1 << 30) -> Path | None:
+    """Where callers that open and end sessions by the thousand (synthesis) keep the sessions' folders:
+    `$DIVE_SCRATCH` when set (empty: the temporary directory), else /dev/shm when it is a writable tmpfs with
+    at least `min_free` bytes free (a container's is often 64 MB), else None (the temporary directory). On a
+    disk filesystem creating and deleting those folders costs far more (ext4 searches its inode bitmaps past
+    recently deleted inodes), while their files are few and small."""
+    override = os.environ.get("DIVE_SCRATCH")
+    if override is not None:
+        return Path(override) if override else None
+    shm = Path("/dev/shm")
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+        if not any(line.split()[1:3] == [str(shm), "tmpfs"] for line in mounts) or not os.access(shm, os.W_OK | os.X_OK):
+            return None
+        fs = os.statvfs(shm)
+    except OSError:
+        return None
+    return shm if fs.f_bavail * fs.f_frsize >= min_free else None
 
 
 class _Entry(Generic[StateT]):
@@ -112,6 +134,7 @@ class SessionStore(Generic[StateT]):
         options: dict[str, Any] | None = None,
         max_sessions: int = 512,
         idle_seconds: float = 3600.0,
+        scratch: Path | None = None,
     ) -> None:
         self._factory = factory
         self._world_source = world
@@ -120,7 +143,8 @@ class SessionStore(Generic[StateT]):
         self._max = max_sessions
         self._idle = idle_seconds
         self._entries: OrderedDict[str, _Entry[StateT]] = OrderedDict()
-        self._root = Path(tempfile.mkdtemp(prefix="dive-sessions-"))
+        self._scratch = scratch
+        self._root = Path(tempfile.mkdtemp(prefix="dive-sessions-", dir=scratch))
         self._mutex = threading.Lock()
 
     def __len__(self) -> int:
@@ -137,7 +161,7 @@ class SessionStore(Generic[StateT]):
                 if self._world is None:  # loaded on first use: listing tools needs no world
                     self._world = self._world_source()  # type: ignore[operator]
                 # Only sessions named by the client (meta keys) span servers; others are this server's alone.
-                shared = shared_directory_for(key) if key.startswith("meta:") else directory / "shared"
+                shared = shared_directory_for(key, self._scratch) if key.startswith("meta:") else directory / "shared"
                 shared.mkdir(parents=True, exist_ok=True)
                 context = SessionContext(key=key, world=self._world, directory=directory, shared_directory=shared,
                                          options=self._options)
@@ -156,7 +180,7 @@ class SessionStore(Generic[StateT]):
         if entry is not None:
             self._dispose(entry, shared=shared)
         if shared and key.startswith("meta:"):
-            shutil.rmtree(shared_directory_for(key), ignore_errors=True)
+            shutil.rmtree(shared_directory_for(key, self._scratch), ignore_errors=True)
 
     def close(self) -> None:
         """End every session and remove the store's folder."""

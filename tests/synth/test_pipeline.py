@@ -94,11 +94,16 @@ def _ids(out: Path) -> list[str]:
     return [t.id for t in load_tasks(out)]
 
 
-def test_same_tasks_whatever_the_worker_count_and_after_a_sigkill(world, tmp_path):
+def test_same_tasks_whatever_the_worker_count_and_after_a_sigkill(world, tmp_path, monkeypatch):
     args = ["--n", "20", "--seed", "7", *FAST_DOMAINS]
     synth(tmp_path / "one", *args, world=world)
+    scratch = tmp_path / "scratch"  # where the workers' servers keep their sessions' folders
+    scratch.mkdir()
+    monkeypatch.setenv("DIVE_SCRATCH", str(scratch))
     synth(tmp_path / "two", *args, "--workers", "2", world=world)
     assert _ids(tmp_path / "one") == _ids(tmp_path / "two")
+    leftover = [p for p in scratch.rglob("*") if p.name != "dive-shared"]
+    assert (scratch / "dive-shared").is_dir() and not leftover  # the worker processes deleted every folder
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "dive", "synth", "--out", str(killed), "--world", str(world.root),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -168,6 +170,45 @@ def test_copy_on_write_never_touches_the_base(tmp_path):
     atomic_write(private / "d" / "f.txt", b"changed")
     assert (base / "d" / "f.txt").read_text() == "base"
     assert (private / "d" / "f.txt").read_text() == "changed"
+
+
+def test_copy_on_write_copies_across_filesystems(tmp_path):
+    """A session folder on tmpfs cannot hard-link the world's files on disk: they are copied instead."""
+    from dive.servers.kit import atomic_write, memory_scratch
+
+    scratch = memory_scratch(min_free=0)
+    if scratch is None or os.stat(scratch).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs a tmpfs /dev/shm on another filesystem than the test's folder")
+    base = tmp_path / "base"
+    (base / "d").mkdir(parents=True)
+    (base / "d" / "f.txt").write_text("base")
+    os.chmod(base / "d" / "f.txt", 0o444)
+    private = Path(tempfile.mkdtemp(dir=scratch)) / "private"
+    try:
+        cow = CopyOnWrite(base, private)
+        assert cow.writable() == private and (private / "d" / "f.txt").read_text() == "base"
+        atomic_write(private / "d" / "f.txt", b"changed")
+        assert (base / "d" / "f.txt").read_text() == "base"
+    finally:
+        shutil.rmtree(private.parent)
+
+
+def test_session_folders_live_under_the_scratch_folder_and_go_with_the_server(tmp_path, monkeypatch):
+    from dive.servers.kit import memory_scratch
+
+    monkeypatch.setenv("DIVE_SCRATCH", str(tmp_path))
+    assert memory_scratch() == tmp_path
+    monkeypatch.setenv("DIVE_SCRATCH", "")
+    assert memory_scratch() is None
+
+    server = make_domain().create_server(lambda: None, scratch=tmp_path)
+    entry = server.sessions.get("meta:one")
+    assert entry.directory.parent.parent == tmp_path and entry.shared.is_relative_to(tmp_path / "dive-shared")
+    server.sessions.end("meta:one")
+    assert not entry.directory.exists() and not entry.shared.exists()
+    server.sessions.get("meta:two")
+    server.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["dive-shared"] and not any((tmp_path / "dive-shared").iterdir())
 
 
 def test_memo_computes_each_key_once_keeps_the_latest_and_forgets_failures():
