@@ -8,6 +8,7 @@ MCP 2026-07-28 has no protocol sessions, so a session is named, in order of prec
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -114,6 +115,34 @@ def memory_scratch(min_free: int = 1 << 30) -> Path | None:
     return shm if fs.f_bavail * fs.f_frsize >= min_free else None
 
 
+_LOCK = ".owner.lock"
+
+
+def _hold_root(root: Path) -> int:
+    """Lock `root` for as long as this process lives (the kernel lets go when it ends, however it ends)."""
+    fd = os.open(root / _LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _remove_orphans(scratch: Path) -> None:
+    """Delete the session folders that processes killed without warning (SIGKILL, the OOM killer) left under
+    `scratch`: on tmpfs they would hold memory until the next boot. A live store holds its folder's lock."""
+    for lock in scratch.glob(f"dive-sessions-*/{_LOCK}"):
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: its store is alive
+            continue
+        else:
+            shutil.rmtree(lock.parent, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
 class _Entry(Generic[StateT]):
     def __init__(self, state: StateT, directory: Path, shared: Path) -> None:
         self.state = state
@@ -144,7 +173,10 @@ class SessionStore(Generic[StateT]):
         self._idle = idle_seconds
         self._entries: OrderedDict[str, _Entry[StateT]] = OrderedDict()
         self._scratch = scratch
+        if scratch is not None:
+            _remove_orphans(scratch)
         self._root = Path(tempfile.mkdtemp(prefix="dive-sessions-", dir=scratch))
+        self._root_lock = _hold_root(self._root)
         self._mutex = threading.Lock()
 
     def __len__(self) -> int:
@@ -190,6 +222,9 @@ class SessionStore(Generic[StateT]):
         for entry in entries:
             self._dispose(entry)
         shutil.rmtree(self._root, ignore_errors=True)
+        if self._root_lock >= 0:
+            os.close(self._root_lock)
+            self._root_lock = -1
 
     def _evict_locked(self) -> None:
         now = time.monotonic()

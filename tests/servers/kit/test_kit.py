@@ -211,6 +211,28 @@ def test_session_folders_live_under_the_scratch_folder_and_go_with_the_server(tm
     assert [p.name for p in tmp_path.iterdir()] == ["dive-shared"] and not any((tmp_path / "dive-shared").iterdir())
 
 
+def test_a_killed_process_session_folders_are_removed_by_the_next_store(tmp_path):
+    """Folders on tmpfs hold memory: a store deletes those of stores whose process was SIGKILLed, never a live one's."""
+    import signal
+    import subprocess
+    import sys
+
+    from dive.servers.kit import SessionStore
+
+    code = ("import os, signal; from pathlib import Path; from dive.servers.kit import SessionStore; "
+            f"s = SessionStore(lambda c: None, lambda: None, scratch=Path({str(tmp_path)!r})); s.get('meta:x'); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == -signal.SIGKILL
+    orphans = list(tmp_path.glob("dive-sessions-*"))
+    assert len(orphans) == 1 and any(orphans[0].iterdir())
+    live = SessionStore(lambda c: None, lambda: None, scratch=tmp_path)
+    other = SessionStore(lambda c: None, lambda: None, scratch=tmp_path)
+    assert not orphans[0].exists() and live._root.exists() and other._root.exists()
+    other.close()
+    live.close()
+    assert not list(tmp_path.glob("dive-sessions-*"))
+
+
 def test_memo_computes_each_key_once_keeps_the_latest_and_forgets_failures():
     memo: Memo[str] = Memo(2)
     computed = []
