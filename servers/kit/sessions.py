@@ -119,9 +119,11 @@ _LOCK = ".owner.lock"
 
 
 def _hold_root(root: Path) -> int:
-    """Lock `root` for as long as this process lives (the kernel lets go when it ends, however it ends)."""
-    fd = os.open(root / _LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    """Lock `root` for as long as this process lives (the kernel lets go when it ends, however it ends). The
+    lock file gets its name only once locked, so no other store ever finds it free."""
+    fd = os.open(root / f"{_LOCK}.new", os.O_CREAT | os.O_RDWR, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.rename(root / f"{_LOCK}.new", root / _LOCK)
     return fd
 
 
