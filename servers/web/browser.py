@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
-from dive.servers.kit import ToolFailure
+from dive.servers.kit import Linger, ToolFailure
 
 from .http_fetch import MAX_REDIRECTS, TIMEOUT, USER_AGENT
 from .netpolicy import AsyncVettedTransport, NetPolicy, Refused
@@ -66,7 +66,7 @@ class BrowserRuntime:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0
-        self._linger: threading.Timer | None = None
+        self._linger = Linger(self.shutdown_if_unused)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._playwright: Any = None
@@ -80,9 +80,7 @@ class BrowserRuntime:
     def acquire(self) -> None:
         with self._lock:
             self._users += 1
-            if self._linger is not None:
-                self._linger.cancel()
-                self._linger = None
+            self._linger.cancel()
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
@@ -100,10 +98,8 @@ class BrowserRuntime:
     def release(self) -> None:
         with self._lock:
             self._users = max(0, self._users - 1)
-            if self._users == 0 and self._loop is not None and self._linger is None:
-                self._linger = threading.Timer(LINGER_SECONDS, self.shutdown_if_unused)
-                self._linger.daemon = True
-                self._linger.start()
+            if self._users == 0 and self._loop is not None:
+                self._linger.start(LINGER_SECONDS)
 
     def shutdown_if_unused(self) -> None:
         """Close the browser now if no session holds it (a server closing, or the linger ending)."""
@@ -118,9 +114,7 @@ class BrowserRuntime:
             self._shutdown_locked()
 
     def _shutdown_locked(self) -> None:
-        if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
+        self._linger.cancel()
         loop, thread = self._loop, self._thread
         if loop is None:
             return

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from dive.servers.kit import Linger
+
 from dive.world import World
 
 SITE_NAME = "DIVE World Atlas"
@@ -364,7 +366,7 @@ class _Held:
     def __init__(self, server: SiteServer) -> None:
         self.server = server
         self.users = 0
-        self.linger: threading.Timer | None = None
+        self.linger = Linger(stop_unused_sites)
 
 
 _sites: dict[Path, _Held] = {}
@@ -379,9 +381,7 @@ def acquire_site(world: World) -> SiteServer:
         if held is None:
             held = _sites[key] = _Held(SiteServer(world))
         held.users += 1
-        if held.linger is not None:
-            held.linger.cancel()
-            held.linger = None
+        held.linger.cancel()
         return held.server
 
 
@@ -391,10 +391,8 @@ def release_site(server: SiteServer) -> None:
         for held in _sites.values():
             if held.server is server:
                 held.users = max(0, held.users - 1)
-                if held.users == 0 and held.linger is None:
-                    held.linger = threading.Timer(LINGER_SECONDS, stop_unused_sites)
-                    held.linger.daemon = True
-                    held.linger.start()
+                if held.users == 0:
+                    held.linger.start(LINGER_SECONDS)
                 return
 
 
@@ -404,7 +402,6 @@ def stop_unused_sites() -> None:
         unused = [(key, held) for key, held in _sites.items() if held.users == 0]
         for key, held in unused:
             del _sites[key]
-            if held.linger is not None:
-                held.linger.cancel()
+            held.linger.cancel()
     for _key, held in unused:
         held.server.stop()

@@ -233,6 +233,24 @@ def test_a_killed_process_session_folders_are_removed_by_the_next_store(tmp_path
     assert not list(tmp_path.glob("dive-sessions-*"))
 
 
+def test_a_linger_calls_once_after_its_time_unless_cancelled():
+    import threading
+
+    from dive.servers.kit import Linger
+
+    fired = threading.Event()
+    calls = []
+    linger = Linger(lambda: (calls.append(1), fired.set()))
+    linger.start(0.05)
+    linger.start(0.05)  # already waiting: no second call
+    assert fired.wait(5)
+    cancelled = Linger(lambda: calls.append(2))
+    cancelled.start(0.05)
+    cancelled.cancel()
+    threading.Event().wait(0.3)
+    assert calls == [1]
+
+
 def test_memo_computes_each_key_once_keeps_the_latest_and_forgets_failures():
     memo: Memo[str] = Memo(2)
     computed = []
