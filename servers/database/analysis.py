@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, ToolFailure, no_facts
 
 from .checks import close, world_rows, world_value
 from .filters import Filter, as_dicts, cell, select_list, table_where, tidy
@@ -51,7 +51,7 @@ class AggregateResult(BaseModel):
     results: list[AggregateValue]
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("aggregates over rows the caller filters; the same figures follow from the rows themselves"), kind="processing", examples=[
     Example({"table": "orders", "aggregates": [{"function": "sum", "column": "amount"}, {"function": "count"},
                                               {"function": "max", "column": "quantity"}],
              "filters": [{"column": "order_date", "op": "between", "value": ["2024-01-01", "2024-12-31"]}]},
@@ -102,7 +102,7 @@ class GroupedResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "cities", "group_by": ["country_code"], "function": "count", "order": "value_desc", "limit": 5},
             lambda r, w: [(g["group"]["country_code"], g["value"]) for g in r["groups"]] == [tuple(x) for x in world_rows(
                 w, "SELECT country_code, count(*) FROM cities GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5")]),
@@ -161,7 +161,7 @@ class RankedRows(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "elements", "by": "density", "n": 3, "columns": ["symbol", "density"]},
             lambda r, w: [x["symbol"] for x in r["rows"]] == [v for (v,) in world_rows(
                 w, "SELECT symbol FROM elements WHERE density IS NOT NULL ORDER BY density DESC, number LIMIT 3")]
@@ -249,7 +249,7 @@ def _pct(values: np.ndarray, q: float) -> float | None:
     return tidy(float(np.percentile(values, q, method="linear"))) if len(values) else None
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "countries", "column": "population", "percentiles": [50, 90]},
             lambda r, w: close(r["groups"][0]["median"], float(np.median([v for (v,) in world_rows(
                 w, "SELECT population FROM countries WHERE population IS NOT NULL")])))
@@ -313,7 +313,7 @@ class ColumnStatistics(BaseModel):
     top_values: list[dict[str, Any]] = Field(description="The 5 most frequent values with their counts")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "elements", "column": "mass"}, lambda r, w: r["rows"] == world_value(w, "SELECT count(*) FROM elements")
             and close(r["mean"], world_value(w, "SELECT avg(mass) FROM elements"))
             and close(r["stddev"], float(np.std([v for (v,) in world_rows(w, "SELECT mass FROM elements WHERE mass IS NOT NULL")], ddof=1)))),
@@ -370,7 +370,7 @@ class Histogram(BaseModel):
     above: int = Field(description="Values over the range's high end")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "weather", "column": "temp_max", "bins": 4, "low": 0, "high": 40},
             lambda r, w: [b["count"] for b in r["bins"]] == [world_value(
                 w, f"SELECT count(*) FROM weather WHERE temp_max >= {lo} AND temp_max {'<=' if lo == 30 else '<'} {lo + 10}")
@@ -429,7 +429,7 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "weather", "x": "temp_min", "y": "temp_max"},
             lambda r, w: r["n"] == world_value(w, "SELECT count(*) FROM weather WHERE temp_min IS NOT NULL AND temp_max IS NOT NULL")
             and 0.5 < r["pearson_r"] <= 1 and close(r["r_squared"], r["pearson_r"] ** 2, 1e-6)),
@@ -511,7 +511,7 @@ def _label(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "weather", "row_column": "weather", "column_column": "date", "column_period": "year"},
             lambda r, w: r["columns"] == ["2012", "2013", "2014", "2015"]
             and {x["row"]: x["cells"] for x in r["rows"]}["rain"]["2014"] == world_value(
@@ -584,7 +584,7 @@ class RowComparison(BaseModel):
     differing_columns: list[str]
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "countries", "key_a": "FR", "key_b": "DE", "columns": ["population", "area_km2", "currency_code"]},
             lambda r, w: {f["column"]: f for f in r["fields"]}["currency_code"]["equal"] is True
             and {f["column"]: f for f in r["fields"]}["population"]["difference"] == world_value(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, ToolFailure, no_facts
 
 from .checks import world_rows, world_value
 from .filters import as_dicts, select_list
@@ -32,7 +32,7 @@ class TableList(BaseModel):
     count: int
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("describes the schema, not facts about the world"), kind="retrieval", examples=[
     Example({}, lambda r, w: {t["name"]: t["row_count"] for t in r["tables"]}["cities"]
             == world_value(w, "SELECT count(*) FROM cities") and r["count"] == len(r["tables"])),
     Example({"include_row_counts": False}, lambda r: all(t["row_count"] is None for t in r["tables"])
@@ -94,7 +94,7 @@ def _edge(fk: ForeignKey) -> ForeignKeyEdge:
                           to_columns=list(fk.ref_columns))
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("describes the schema, not facts about the world"), kind="retrieval", examples=[
     Example({"table": "cities"}, lambda r, w: r["primary_key"] == ["id"] and r["row_count"]
             == world_value(w, "SELECT count(*) FROM cities")
             and any(fk["to_table"] == "countries" and fk["from_columns"] == ["country_code"] for fk in r["foreign_keys"])
@@ -176,7 +176,7 @@ def _on(fk: ForeignKey) -> str:
                         for c, r in zip(fk.columns, fk.ref_columns))
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("describes the schema, not facts about the world"), kind="retrieval", examples=[
     Example({}, lambda r: {"from_table": "orders", "from_columns": ["customer_id"], "to_table": "customers",
                            "to_columns": ["id"]} in r["edges"] and r["path"] is None),
     Example({"from_table": "orders", "to_table": "countries"},
@@ -221,7 +221,7 @@ def order_clause(info: TableInfo) -> str:
     return ", ".join(quote_ident(c) for c in info.column_names)
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("draws rows at random positions: which rows come back is the tool's choice"), kind="retrieval", examples=[
     Example({"table": "elements", "n": 3}, lambda r: [row["symbol"] for row in r["rows"]] == ["H", "He", "Li"]),
     Example({"table": "countries", "n": 4, "seed": 7, "columns": ["code", "name"]},
             lambda r, w: len(r["rows"]) == 4 and all(
@@ -264,7 +264,7 @@ class DatabaseInfo(BaseModel):
     total_rows: int = Field(description="Rows across all ordinary tables")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("describes the schema, not facts about the world"), kind="retrieval", examples=[
     Example({}, lambda r, w: r["modified"] is False and r["source"] == "shared world database"
             and r["sqlite_version"] == sqlite3.sqlite_version and r["full_text_indexes"] == ["documents_fts"]
             and r["total_rows"] == sum(world_value(w, f"SELECT count(*) FROM {t}") for (t,) in world_rows(
@@ -306,7 +306,7 @@ class ColumnMatches(BaseModel):
     count: int
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("describes the schema, not facts about the world"), kind="retrieval", examples=[
     Example({"name_contains": "population"}, lambda r: {(m["table"], m["column"]) for m in r["matches"]}
             == {("cities", "population"), ("continents", "population"), ("countries", "population")}),
     Example({"name_contains": "city", "type": "INTEGER"}, lambda r: {"companies", "customers", "airports"}

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, ToolFailure, no_facts
 
 from .checks import world_value
 from .filters import Filter, as_dicts, where_clause
@@ -62,7 +62,7 @@ class SearchResult(BaseModel):
     hits: list[SearchHit]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("ranks documents by relevance; a rank is the engine's choice, not a fact"), kind="retrieval", examples=[
     Example({"query": "Eiffel Tower"}, lambda r, w: r["total_matches"] == world_value(
         w, "SELECT count(*) FROM documents_fts WHERE documents_fts MATCH '\"eiffel\" AND \"tower\"'")
         and (r["total_matches"] == 0 or "[" in r["hits"][0]["snippet"])),

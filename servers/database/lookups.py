@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Items, Meaning, Record, Takes, ToolFailure, no_facts
 
 from .checks import world_rows, world_value
 from .filters import Filter, Scalar, as_dicts, cell, column_resolver, select_list, table_where, where_clause
@@ -52,7 +52,7 @@ class RowResult(BaseModel):
     row: dict[str, Any] | None
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"key": Takes("@table", "key")}, records=(Record("row", "@table"),)), kind="retrieval", examples=[
     Example({"table": "countries", "key": "FR"}, lambda r: r["found"] and r["row"]["name"] == "France"
             and r["row"]["capital"] == "Paris" and r["key_columns"] == ["code"]),
     Example({"table": "stock_prices", "key": ["MSFT", "2000-01-01"]},
@@ -90,7 +90,7 @@ def order_by_sql(resolve, order_by: Sequence[str] | None) -> str:
     return " ORDER BY " + ", ".join(parts)
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(items=(Items("rows", type="@table", filters="filters", total="total_matches"),)), kind="retrieval", examples=[
     Example({"table": "cities", "filters": [{"column": "country_code", "op": "=", "value": "JP"}],
              "order_by": ["-population"], "columns": ["name", "population"], "limit": 3},
             lambda r, w: [x["name"] for x in r["rows"]] == [n for (n,) in world_rows(
@@ -140,7 +140,7 @@ class DistinctValues(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("lists the values a column holds; which values exist is a question about the schema, not the world"), kind="retrieval", examples=[
     Example({"table": "products", "column": "category"}, lambda r, w: r["values"] == [v for (v,) in world_rows(
         w, "SELECT DISTINCT category FROM products ORDER BY category")] and r["null_count"] == 0),
     Example({"table": "countries", "column": "currency_code", "filters": [{"column": "continent", "value": "EU"}],
@@ -190,7 +190,7 @@ class ValueCounts(BaseModel):
     other_count: int = Field(description="Rows whose value is not among those listed")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("tallies a column over a whole table, not a fact about one entity"), kind="processing", examples=[
     Example({"table": "companies", "column": "sector", "limit": 3}, lambda r, w: [(v["value"], v["count"]) for v in r["values"]]
             == [tuple(x) for x in world_rows(w, "SELECT sector, count(*) FROM companies GROUP BY sector "
                                                  "ORDER BY count(*) DESC, sector LIMIT 3")]
@@ -241,7 +241,7 @@ def _is_text(col_type: str) -> bool:
     return t == "" or "CHAR" in t or "TEXT" in t or "CLOB" in t
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("says where a text occurs; the rows it shows are examples, cut to a few per column"), kind="retrieval", examples=[
     Example({"text": "Reykjav"}, lambda r: any(h["table"] == "cities" and h["column"] == "name" for h in r["hits"])
             and any(h["table"] == "countries" and h["column"] == "capital" for h in r["hits"])),
     Example({"text": "Fountain Pen", "tables": ["products"]}, lambda r, w: r["hits"][0]["match_count"] == world_value(
@@ -313,7 +313,7 @@ class RelatedRows(BaseModel):
     children: list[ChildRows] = Field(description="Rows of other tables that reference this row")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"key": Takes("@table", "key")}, records=(Record("row", "@table"), Record("parents[].row", "^table")), items=(Items("children[].rows", type="^table", via="^via", total="^count"),)), kind="retrieval", examples=[
     Example({"table": "customers", "key": "cu00001", "child_limit": 2}, lambda r, w: r["parents"][0]["table"] == "cities"
             and r["parents"][0]["row"]["id"] == r["row"]["city_id"]
             and r["children"][0]["table"] == "orders" and r["children"][0]["count"] == world_value(
@@ -393,7 +393,7 @@ def _plan_joins(schema: Schema, tables: list[TableInfo]) -> list[ForeignKey]:
     return fks
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("joins arbitrary columns; its rows are answered as records by get_row and related_rows"), kind="retrieval", examples=[
     Example({"tables": ["orders", "products"], "columns": ["orders.id", "products.name", "orders.amount"],
              "filters": [{"column": "orders.id", "op": "<=", "value": 3}], "order_by": ["orders.id"]},
             lambda r, w: [x["products.name"] for x in r["rows"]] == [n for (n,) in world_rows(

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, clip_text
+from dive.servers.kit import Example, ToolFailure, clip_text, no_facts
 
 from .checks import close, world_rows, world_value
 from .filters import Scalar, as_lists, cell
@@ -43,7 +43,7 @@ def _params(params: list[Any] | dict[str, Any] | None) -> list[Any] | dict[str, 
     return [int(v) if isinstance(v, bool) else v for v in params]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("answers SQL the caller writes; a question cannot name the SQL"), kind="retrieval", examples=[
     Example({"sql": "SELECT name, population FROM countries WHERE continent = ? ORDER BY population DESC",
              "params": ["EU"], "limit": 3},
             lambda r, w: r["rows"] == [list(x) for x in world_rows(
@@ -97,7 +97,7 @@ _SCAN = re.compile(r"^SCAN (?:TABLE )?(\S+)(.*)$")
 _INDEX = re.compile(r"USING (?:COVERING )?INDEX (\S+)")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("answers SQL the caller writes; a question cannot name the SQL"), kind="processing", examples=[
     Example({"sql": "SELECT name FROM cities WHERE country_code = 'FR'"},
             lambda r: "idx_cities_country" in r["indexes_used"] and r["full_scans"] == []),
     Example({"sql": "SELECT date FROM weather WHERE wind > 5 ORDER BY wind DESC"},
@@ -159,7 +159,7 @@ def _render(fmt: str, columns: list[str], rows: list[list[Any]]) -> str:
     return "\n".join([head, rule, *body]) + "\n"
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("answers SQL the caller writes; a question cannot name the SQL"), kind="processing", examples=[
     Example({"sql": "SELECT code, name FROM continents ORDER BY code", "format": "csv"},
             lambda r, w: r["text"].splitlines() == ["code,name"] + [f"{c},{n}" for c, n in world_rows(
                 w, "SELECT code, name FROM continents ORDER BY code")]),

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, ToolFailure, no_facts
 
 from .analysis import AggregateFunction, aggregate_sql, period_expr
 from .checks import close, world_value
@@ -54,7 +54,7 @@ class DateRangeRows(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("lists rows of a date range the caller chooses; not yet phrased as questions"), kind="retrieval", examples=[
     Example({"table": "weather", "date_column": "date", "start": "2014-07-01", "end": "2014-07-07"},
             lambda r: r["count"] == 7 and r["first_date"] == "2014-07-01" and r["last_date"] == "2014-07-07"
             and [x["date"] for x in r["rows"]][:2] == ["2014-07-01", "2014-07-02"]),
@@ -115,7 +115,7 @@ class PeriodSeries(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("aggregates by period over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
     Example({"table": "orders", "date_column": "order_date", "period": "month", "function": "sum", "value_column": "amount",
              "start": "2024-01-01", "end": "2024-06-30"},
             lambda r, w: [p["period"] for p in r["periods"]] == ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06"]

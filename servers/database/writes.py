@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 from sqlite_utils.utils import TypeTracker
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, ToolFailure, no_facts
 
 from .checks import world_value
 from .filters import Filter, Scalar, as_lists, table_where
@@ -81,7 +81,7 @@ class TableCreated(BaseModel):
     sql: str = Field(description="The CREATE TABLE statement SQLite stored")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"name": "trips", "columns": [{"name": "id", "type": "INTEGER"}, {"name": "city_id", "type": "INTEGER", "not_null": True},
                                           {"name": "note", "type": "TEXT", "default": "none"}],
              "primary_key": ["id"], "foreign_keys": [{"column": "city_id", "references_table": "cities"}]},
@@ -149,7 +149,7 @@ class RowsInserted(BaseModel):
     last_rowid: int | None
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"table": "products", "rows": [{"id": "p9001", "name": "Test Lantern", "category": "Outdoor", "unit_price": 12.5},
                                            {"id": "p9002", "name": "Test Compass", "category": "Outdoor", "unit_price": 8}]},
             lambda r, w: r["inserted"] == 2 and r["row_count"] == world_value(w, "SELECT count(*) FROM products") + 2),
@@ -191,7 +191,7 @@ class RowsUpdated(BaseModel):
     updated: int
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"table": "products", "values": {"unit_price": 1.0}, "filters": [{"column": "category", "value": "Books"}]},
             lambda r, w: r["updated"] == world_value(w, "SELECT count(*) FROM products WHERE category = 'Books'")),
     Example({"table": "countries", "values": {"capital": "Lutetia"}, "filters": [{"column": "code", "value": "FR"}]},
@@ -227,7 +227,7 @@ class RowsDeleted(BaseModel):
     row_count: int = Field(description="Rows left in the table")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"table": "weather", "filters": [{"column": "date", "op": "starts_with", "value": "2012"}]},
             lambda r, w: r["deleted"] == 366 and r["row_count"] == world_value(w, "SELECT count(*) FROM weather") - 366),
 ])
@@ -260,7 +260,7 @@ class ColumnAdded(BaseModel):
     columns: list[str] = Field(description="The table's columns afterwards")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"table": "countries", "name": "visited", "type": "INTEGER", "default": 0},
             lambda r: r["columns"][-1] == "visited" and r["type"] == "INTEGER"),
     Example({"table": "customers", "name": "home_country", "type": "TEXT", "references_table": "countries"},
@@ -303,7 +303,7 @@ class IndexCreated(BaseModel):
     unique: bool
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"table": "weather", "columns": ["weather", "temp_max"]},
             lambda r: r["index"] == "idx_weather_weather_temp_max" and r["columns"] == ["weather", "temp_max"]),
     Example({"table": "companies", "columns": ["name"], "unique": True, "name": "uq_company_name"},
@@ -340,7 +340,7 @@ class ViewCreated(BaseModel):
     row_count: int
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"name": "big_cities", "sql": "SELECT name, country_code, population FROM cities WHERE population >= 5000000"},
             lambda r, w: r["columns"] == ["name", "country_code", "population"]
             and r["row_count"] == world_value(w, "SELECT count(*) FROM cities WHERE population >= 5000000")),
@@ -405,7 +405,7 @@ def _parse_csv(text: str, delimiter: str | None) -> tuple[list[str], list[list[s
     return header, records[1:]
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"table": "visits", "csv_text": "city_id,visited_on,rating\n2988507,2024-05-01,4.5\n2643743,2024-06-12,5\n"},
             lambda r: r["created"] and r["rows_imported"] == 2
             and [(c["name"], c["type"]) for c in r["columns"]] == [("city_id", "INTEGER"), ("visited_on", "TEXT"), ("rating", "REAL")]),
@@ -467,7 +467,7 @@ class StatementResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the session's copy of the database; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"sql": "UPDATE products SET unit_price = round(unit_price * 1.1, 2) WHERE category = ?", "params": ["Books"]},
             lambda r, w: r["changes"] == world_value(w, "SELECT count(*) FROM products WHERE category = 'Books'")
             and r["tables_changed"] == ["products"]),
@@ -522,7 +522,7 @@ def _keyed_rows(conn: GuardedConnection, info: TableInfo, columns: list[str], ti
     return {(r[0] if n == 1 else tuple(r[:n])): tuple(r[n:]) for r in out.rows}
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("reports the session's own changes"), kind="retrieval", examples=[
     Example({}, lambda r: r["modified"] is False and r["tables"] == []),
     Example({"include_unchanged": True}, lambda r, w: r["modified"] is False and {t["table"]: t for t in r["tables"]}["orders"]
             ["session_rows"] == world_value(w, "SELECT count(*) FROM orders")),

@@ -24,9 +24,11 @@ from pydantic import BaseModel, ConfigDict
 
 from dive import __version__
 from dive.world import World
+from dive.world.ontology import ontology_json
 
 from .errors import ToolFailure, describe_exception
 from .limits import MAX_RESULT_BYTES
+from .meaning import Meaning
 from .sessions import DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, SessionContext, SessionStore
 
 ToolKind = Literal["retrieval", "processing"]
@@ -58,6 +60,7 @@ class ToolSpec:
     writes: bool
     examples: list[Example]
     timeout: float | None
+    meaning: Meaning | None = None
 
     @property
     def description(self) -> str:
@@ -85,9 +88,11 @@ class Domain:
         writes: bool = False,
         timeout: float | None = None,
         name: str | None = None,
+        meaning: Meaning | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a tool. `kind`: 'retrieval' gets information from a source, 'processing'
-        transforms what it is given. Every tool needs at least one self-test example."""
+        transforms what it is given. Every tool needs at least one self-test example. `meaning` says what
+        its results mean (`dive.servers.kit.meaning`); synthesis derives questions only from declared facts."""
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             tool_name = name or fn.__name__
@@ -101,7 +106,10 @@ class Domain:
             ret = hints.get("return")
             if not (inspect.isclass(ret) and issubclass(ret, BaseModel)):
                 raise ValueError(f"tool {self.name}.{tool_name} must return a pydantic model (its output schema)")
-            self.tools[tool_name] = ToolSpec(fn, tool_name, kind, writes, list(examples), timeout)
+            if meaning is not None:
+                arguments = set(list(inspect.signature(fn).parameters)[1:])
+                meaning.check(f"{self.name}.{tool_name}", arguments, set(ret.model_fields))
+            self.tools[tool_name] = ToolSpec(fn, tool_name, kind, writes, list(examples), timeout, meaning)
             return fn
 
         return register
@@ -115,6 +123,11 @@ class Domain:
                 "held_out": self.held_out,
                 "writes": spec.writes,
                 "examples": [ex.arguments for ex in spec.examples],
+                **({"meaning": spec.meaning.to_json()} if spec.meaning is not None else {}),
+                # What a record's fields mean comes from the world's ontology, published with the tools that return
+                # records so that any client can phrase them.
+                **({"ontology": ontology_json()} if spec.meaning is not None and (spec.meaning.records or any(
+                    i.type for i in spec.meaning.items)) else {}),
             }
         }
 

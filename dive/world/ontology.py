@@ -1,0 +1,170 @@
+"""What the world's data means: its entity types, what each attribute is called in English, and how entities
+relate. Servers publish it in their tools' meanings; synthesis phrases questions with it.
+
+An attribute's `phrase` is the noun a question uses ("the population of ..."); `refers_to` marks a value that
+names another entity (a country's capital names a city), so a chain can pass from one entity to the next.
+A relation is a list of entities that belong to another one (the cities of a country), described by `phrase`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute of an entity type, as a question speaks of it."""
+
+    phrase: str
+    """The noun phrase for the attribute: 'population', 'elevation', 'founding year'."""
+    unit: str | None = None
+    """The unit a number is in, said in the question ('feet'); None for counts and text."""
+    refers_to: str | None = None
+    """The entity type the value names (a country's `capital` names a city), or None."""
+    by: str | None = None
+    """Which key of `refers_to` the value is (a city's `country_code` is a country's `code`)."""
+    most: str | None = None
+    """The superlative that picks the entity with the largest value ('most populous'), for definite descriptions."""
+    least: str | None = None
+    label: str | None = None
+    """How the world's web pages label the attribute in their fact tables ('Population')."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class EntityType:
+    """A kind of world entity: its table, its keys and its attributes."""
+
+    name: str
+    table: str
+    plural: str
+    key: str
+    """The primary-key column."""
+    keys: tuple[str, ...]
+    """Columns whose value identifies one entity (the key first); 'name' only when names are unique."""
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """The entities of one type that belong to an entity of another: rows of `child` whose `column` holds the
+    parent's `by` key (the cities whose country_code is the country's code)."""
+
+    child: str
+    column: str
+    parent: str
+    by: str
+    phrase: str
+    """A plural noun phrase with {} for the parent: 'the cities of {}'."""
+
+
+def _number(phrase: str, unit: str | None = None, most: str | None = None, least: str | None = None,
+            label: str | None = None) -> Attribute:
+    return Attribute(phrase, unit=unit, most=most or f"with the highest {phrase}", least=least or f"with the lowest {phrase}",
+                     label=label or phrase.capitalize())
+
+
+TYPES: dict[str, EntityType] = {t.name: t for t in [
+    EntityType("continent", "continents", "continents", "code", ("code", "name"), {
+        "population": _number("population", most="most populous", least="least populous"),
+    }),
+    EntityType("country", "countries", "countries", "code", ("code", "iso3", "name"), {
+        "iso3": Attribute("three-letter ISO code", label="ISO 3166 alpha-3"),
+        "continent": Attribute("continent", refers_to="continent", by="code", label="Continent"),
+        "capital": Attribute("capital", refers_to="city", by="name", label="Capital"),
+        "population": _number("population", most="most populous", least="least populous"),
+        "area_km2": _number("area", "square kilometres", most="largest", least="smallest", label="Area"),
+        "currency_code": Attribute("currency code", label="Currency code"),
+        "currency_name": Attribute("currency", label="Currency"),
+        "tld": Attribute("internet country domain", label="Internet domain"),
+        "phone": Attribute("international calling code", label="Calling code"),
+    }),
+    EntityType("city", "cities", "cities", "id", ("id",), {
+        "country_code": Attribute("country", refers_to="country", by="code", label="Country"),
+        "population": _number("population", most="most populous", least="least populous"),
+        "latitude": _number("latitude", "degrees", most="northernmost", least="southernmost"),
+        "longitude": _number("longitude", "degrees", most="easternmost", least="westernmost"),
+        "timezone": Attribute("time zone", label="Time zone"),
+    }),
+    EntityType("airport", "airports", "airports", "icao", ("icao", "iata"), {
+        "iata": Attribute("IATA code", label="IATA code"),
+        "icao": Attribute("ICAO code", label="ICAO code"),
+        "country_code": Attribute("country", refers_to="country", by="code", label="Country"),
+        "elevation_ft": _number("elevation", "feet", most="highest", least="lowest-lying", label="Elevation"),
+        "latitude": _number("latitude", "degrees", most="northernmost", least="southernmost"),
+        "longitude": _number("longitude", "degrees", most="easternmost", least="westernmost"),
+        "timezone": Attribute("time zone", label="Time zone"),
+        "city_id": Attribute("city it serves", refers_to="city", by="id", label="Serves"),
+    }),
+    EntityType("element", "elements", "chemical elements", "number", ("number", "symbol", "name"), {
+        "number": _number("atomic number", most="heaviest by atomic number", label="Atomic number"),
+        "symbol": Attribute("chemical symbol", label="Symbol"),
+        "mass": _number("atomic mass", most="heaviest", least="lightest", label="Atomic mass"),
+        "density": _number("density", "grams per cubic centimetre", most="densest", least="least dense"),
+    }),
+    EntityType("company", "companies", "companies", "id", ("id", "ticker", "name"), {
+        "sector": Attribute("sector", label="Sector"),
+        "hq_city_id": Attribute("headquarters city", refers_to="city", by="id", label="Headquarters"),
+        "founded": _number("founding year", most="most recently founded", least="oldest", label="Founded"),
+        "employees": _number("number of employees", most="with the most employees", least="with the fewest employees",
+                             label="Employees"),
+        "revenue_musd": _number("annual revenue", "millions of US dollars", most="with the highest revenue",
+                                least="with the lowest revenue", label="Revenue"),
+        "ticker": Attribute("stock ticker", label="Ticker"),
+    }),
+    EntityType("product", "products", "products", "id", ("id", "name"), {
+        "category": Attribute("category", label="Category"),
+        "unit_price": _number("unit price", most="most expensive", least="cheapest", label="Unit price"),
+    }),
+    EntityType("customer", "customers", "customers", "id", ("id", "email"), {
+        "email": Attribute("email address", label="Email"),
+        "city_id": Attribute("home city", refers_to="city", by="id", label="City"),
+        "signup_date": Attribute("sign-up date", label="Signed up"),
+    }),
+    EntityType("order", "orders", "orders", "id", ("id",), {
+        "customer_id": Attribute("customer", refers_to="customer", by="id"),
+        "product_id": Attribute("product", refers_to="product", by="id"),
+        "order_date": Attribute("order date"),
+        "quantity": _number("quantity", most="largest", least="smallest"),
+        "amount": _number("amount", most="largest", least="smallest"),
+    }),
+]}
+
+RELATIONS: list[Relation] = [
+    Relation("country", "continent", "continent", "code", "the countries of {}"),
+    Relation("city", "country_code", "country", "code", "the cities of {} in the atlas"),
+    Relation("airport", "country_code", "country", "code", "the airports in {}"),
+    Relation("airport", "city_id", "city", "id", "the airports serving {}"),
+    Relation("company", "hq_city_id", "city", "id", "the companies headquartered in {}"),
+    Relation("customer", "city_id", "city", "id", "the customers based in {}"),
+    Relation("order", "customer_id", "customer", "id", "the orders placed by {}"),
+    Relation("order", "product_id", "product", "id", "the orders for {}"),
+]
+
+#: Entity types by their table's name.
+BY_TABLE: dict[str, EntityType] = {t.table: t for t in TYPES.values()}
+
+
+def relation(child_table: str, column: str) -> Relation | None:
+    """The relation a child table's foreign-key column expresses, or None."""
+    child = BY_TABLE.get(child_table)
+    if child is None:
+        return None
+    return next((r for r in RELATIONS if r.child == child.name and r.column == column), None)
+
+
+def relations_of(parent: str) -> list[Relation]:
+    """The relations whose parent is an entity of type `parent`."""
+    return [r for r in RELATIONS if r.parent == parent]
+
+
+def ontology_json() -> dict[str, Any]:
+    """The ontology as JSON, the form servers publish in their tools' meanings."""
+    return {
+        "types": {t.name: {"table": t.table, "plural": t.plural, "key": t.key, "keys": list(t.keys),
+                           "attributes": {k: a.to_json() for k, a in t.attributes.items()}} for t in TYPES.values()},
+        "relations": [asdict(r) for r in RELATIONS],
+    }

@@ -1,0 +1,143 @@
+"""What a tool's results mean: declared once with the tool, published in its MCP `_meta`.
+
+Synthesis turns traces into questions with it, so a question speaks of what results *mean* ("the population
+of Lyon, France") and never of how a tool shows them. A tool declares:
+
+- `takes`: arguments that stand for a world entity or a workspace thing (a city by name, a table's row by its
+  key, a file by path), so values of that type found by any tool, in any domain, can flow into them;
+- `facts`: output fields worth asking about, each a noun phrase over the tool's arguments
+  ("the number of functions defined in {path}"), with its unit and, when the value names an entity, its type;
+- `records`: objects in the output that describe one world entity column by column (a database row, a city's
+  profile): their fields are that entity's attributes as the world's ontology names them;
+- `items`: lists of things, with what makes them complete (a count over a truncated page is never an answer);
+- `volatile`: results change between two identical calls (clocks, randomness, live data): never an answer;
+- `none`: why no field of the result is a fact worth asking about (it echoes its input, it reports the tool's
+  own work, it made a file whose name it chose).
+
+Anything not declared is not an answer. Paths are dotted ('row.population'); '[]' crosses a list
+('children[].rows'). A type is an entity type ('city'), '@arg' (the type whose table the argument names) or
+'^field' (the type whose table a sibling field of the enclosing list item names).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Takes:
+    """An argument that stands for a thing: its type and which of its keys it takes."""
+
+    type: str
+    by: str = "name"
+    """'name', 'key' (the type's primary key), a key column ('code', 'iata', 'symbol'), 'entity_id'
+    ('city:2643743'), 'path' (a workspace file) or 'url'."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One output field worth asking about."""
+
+    path: str
+    phrase: str
+    """A noun phrase over the tool's arguments: 'the population of {city}'."""
+    unit: str | None = None
+    refers_to: str | None = None
+    """The type of thing the value names (so it can flow on), or None."""
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """An object of the output that describes one world entity, its fields named as the ontology names them."""
+
+    path: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Items:
+    """A list of things in the output."""
+
+    path: str
+    type: str | None = None
+    """The type of each item (items are then records of it), or None for plain values."""
+    phrase: str | None = None
+    """A plural noun phrase over the arguments for the whole list: 'the files under {path}'."""
+    filters: str | None = None
+    """The argument holding database-style filters ({column, op, value}) that chose the items; equality on a
+    foreign key describes the list by its relation ('the cities of Chile')."""
+    via: str | None = None
+    """A field naming the foreign key that chose the items ('cities(country_code) -> countries(code)')."""
+    total: str | None = None
+    """A field counting every item that qualifies: the list is complete when it holds that many."""
+    complete_unless: str | None = None
+    """A boolean field that is true when the list was cut ('truncated', 'has_more')."""
+    name: str | None = None
+    """The field of an item that names it (for 'which ...' answers), when items are not entity records."""
+    name_type: str | None = None
+    """What the `name` field names, as a `Takes` type ('file' by 'path'), so an item picked from the list can
+    flow into tools that take such things."""
+    name_by: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    """For items that are not entity records: item field -> noun phrase ('size_bytes' -> 'size'), the fields a
+    question may compare items by or ask about."""
+    units: dict[str, str] = field(default_factory=dict)
+    """item field -> unit ('size_bytes' -> 'bytes')."""
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What a tool's results mean (see the module's docstring)."""
+
+    takes: dict[str, Takes] = field(default_factory=dict)
+    facts: tuple[Fact, ...] = ()
+    records: tuple[Record, ...] = ()
+    items: tuple[Items, ...] = ()
+    volatile: bool = False
+    none: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.none is None and not (self.facts or self.records or self.items or self.volatile):
+            raise ValueError("a meaning declares facts, records or items, or says why there are none (`none`)")
+
+    def check(self, tool: str, arguments: set[str], outputs: set[str]) -> None:
+        """Refuse at start-up a meaning that names arguments or output fields the tool does not have."""
+        for name in self.takes:
+            if name not in arguments:
+                raise ValueError(f"tool {tool}: meaning takes {name!r}, which is not an argument")
+        for fact in self.facts:
+            for placeholder in _PLACEHOLDER.findall(fact.phrase):
+                if placeholder not in arguments:
+                    raise ValueError(f"tool {tool}: phrase {fact.phrase!r} names {{{placeholder}}}, not an argument")
+        for item in (*self.facts, *self.records, *self.items):
+            head = re.split(r"[.\[]", item.path, maxsplit=1)[0]
+            if head and head not in outputs:
+                raise ValueError(f"tool {tool}: meaning path {item.path!r} is not in the output schema")
+        for items in self.items:
+            if items.filters and items.filters not in arguments:
+                raise ValueError(f"tool {tool}: items filter on {items.filters!r}, which is not an argument")
+
+    def to_json(self) -> dict[str, Any]:
+        """The published form (what `_meta["dive/tool"]["meaning"]` carries)."""
+        out: dict[str, Any] = {}
+        if self.takes:
+            out["takes"] = {k: asdict(v) for k, v in self.takes.items()}
+        for name in ("facts", "records", "items"):
+            values = getattr(self, name)
+            if values:
+                out[name] = [{k: v for k, v in asdict(x).items() if v not in (None, {})} for x in values]
+        if self.volatile:
+            out["volatile"] = True
+        if self.none:
+            out["none"] = self.none
+        return out
+
+
+def no_facts(reason: str, **takes: Takes) -> Meaning:
+    """The meaning of a tool whose results carry no fact worth asking about, and why."""
+    return Meaning(takes=dict(takes), none=reason)
