@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -15,7 +17,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import dive  # noqa: F401  (registers DIVE-v0)
-from dive.env.chat_format import render_answer, render_tool_call
+from dive.env.chat_format import (
+    render_answer,
+    render_tool_call,
+    render_tool_response,
+    render_transcript,
+    to_plain_messages,
+)
 from dive.env.rollouts import ReplayAgent, collect_rollouts, run_episode
 from dive.env.trace import Trace
 from dive.synth import load_tasks
@@ -199,13 +207,66 @@ def test_vector_env_of_4_runs_100_episodes_and_leaves_no_process(synth_tasks, ta
     assert wait_until_gone(before) == set()
 
 
-def test_async_vector_env_without_shared_memory(synth_tasks, tasks):
-    envs = gym.make_vec("DIVE-v0", num_envs=2, vectorization_mode="async", vector_kwargs={"shared_memory": False},
+@pytest.mark.parametrize(("mode", "vector_kwargs"), [
+    ("async", {}), ("async", {"shared_memory": False}), ("async", {"copy": False}), ("sync", {})])
+def test_every_vector_mode_hands_the_policy_its_env_s_real_text(synth_tasks, tasks, mode, vector_kwargs):
+    """What a model reads in a vector env: each env's own prompt at reset, its own tool results after a step,
+    the closing line after an answer (shared memory on and off, copied observations or the live buffer)."""
+    by_id = {t.id: t for t in tasks}
+    envs = gym.make_vec("DIVE-v0", num_envs=2, vectorization_mode=mode, vector_kwargs=vector_kwargs,
                         tasks=str(synth_tasks), transport="inprocess")
     try:
-        assert drive_vector(envs, ReplayAgent(tasks), episodes=4)[:4] == pytest.approx([1.1] * 4)
+        observations, infos = envs.reset(seed=0)
+        questions = [by_id[infos["task_id"][i]].question for i in range(2)]
+        assert questions[0] != questions[1]
+        for i in range(2):
+            text = observations[i]
+            assert isinstance(text, str) and "\x00" not in text
+            assert text.startswith("[system]") and "<tools>" in text and text.endswith(questions[i])
+            assert text == render_transcript(to_plain_messages(infos["messages"][i]))
+        seen = {i: [] for i in range(2)}
+        for _ in range(12):
+            actions = [ReplayAgent(tasks)(observations[i], {"task_id": infos["task_id"][i], "turn": int(infos["turn"][i])})
+                       for i in range(2)]
+            observations, _, terminated, _, infos = envs.step(actions)
+            for i in range(2):
+                text = observations[i]
+                assert isinstance(text, str) and "\x00" not in text
+                if terminated[i]:
+                    assert text == "The answer was recorded; the episode is over."
+                    seen[i].append("answer")
+                elif int(infos["turn"][i]) == 0:  # the step after an answer resets the env (next-step autoreset)
+                    assert text.startswith("[system]") and text.endswith(by_id[infos["task_id"][i]].question)
+                    seen[i].append("reset")
+                else:
+                    last = infos["messages"][i][-1]
+                    assert last["role"] == "tool" and text.startswith("<tool_response>")
+                    assert text.endswith(render_tool_response(last["content"]))
+                    seen[i].append("tool")
+        assert all({"tool", "answer", "reset"} <= set(kinds) for kinds in seen.values()), seen
     finally:
         envs.close()
+
+
+def test_shared_text_memory_round_trips_any_unicode():
+    import multiprocessing as mp
+
+    from gymnasium.vector.utils import create_shared_memory, read_from_shared_memory, write_to_shared_memory
+
+    from dive.env.spaces import AnyText
+
+    space = AnyText(16)
+    memory = create_shared_memory(space, n=3, ctx=mp)
+    view = read_from_shared_memory(space, memory, n=3)
+    texts = ["", "naïve 東京 \U0001f600", "x" * 40]
+    for i, text in enumerate(texts):
+        write_to_shared_memory(space, i, text, memory)
+    assert tuple(view) == ("", "naïve 東京 \U0001f600", "x" * 16)  # read live, clipped at max_length
+    write_to_shared_memory(space, 0, "later", memory)
+    assert view[0] == "later" and copy.deepcopy(view) == ("later", texts[1], "x" * 16)
+    assert pickle.loads(pickle.dumps(view)) == ("later", texts[1], "x" * 16)
+    with pytest.raises(TypeError, match="must be a str"):
+        write_to_shared_memory(space, 1, b"bytes", memory)
 
 
 def test_rollouts_on_local_ray_match_local_ones(synth_tasks, tasks):
