@@ -55,8 +55,14 @@ _WRITE_VERBS = {
 }
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_temp_schema"})
 _TABLE_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
-#: Largest string or blob a statement may build (SQLite's default is a gigabyte).
-MAX_VALUE_BYTES = 32_000_000
+#: Largest string or blob a statement may build or read (SQLite's default is a gigabyte). Python holds every value
+#: of a fetched row at once, so this times `MAX_COLUMNS` bounds what one row can cost the server.
+MAX_VALUE_BYTES = 1_000_000
+#: Most columns in a result set, a table or an index (SQLite's default is 2,000).
+MAX_COLUMNS = 100
+#: Most bytes of values one statement may fetch (however many rows were asked for): rows are counted as they are
+#: fetched, so a query over large values stops here instead of holding them all in the server's memory.
+MAX_FETCH_BYTES = 16_000_000
 #: How many SQLite VM instructions run between two deadline checks.
 _PROGRESS_STEPS = 2_000
 READ_ONLY_HINT = (
@@ -94,6 +100,7 @@ class GuardedConnection:
                 conn.enable_load_extension(False)
             conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)  # no ATTACH, no VACUUM INTO, whatever the SQL
             conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)  # no gigabyte strings from randomblob()
+            conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
             if not writable:
                 conn.execute("PRAGMA query_only = ON")
             else:
@@ -177,20 +184,17 @@ class GuardedConnection:
         limit: int | None = None,
         time_limit: float,
     ) -> QueryOutcome:
-        """Run one statement; fetch at most `limit` rows (fetching one more to know whether it truncated)."""
+        """Run one statement; fetch at most `limit` rows (fetching one more to know whether it truncated), and at
+        most `MAX_FETCH_BYTES` of values."""
         with self.deadline(time_limit):
             try:
                 before = self.conn.total_changes
                 cursor = self.conn.execute(sql, params)
                 try:
                     columns = [d[0] for d in cursor.description] if cursor.description else []
-                    if limit is None:
-                        rows = cursor.fetchall()
-                        truncated = False
-                    else:
-                        rows = cursor.fetchmany(limit + 1)
-                        truncated = len(rows) > limit
-                        rows = rows[:limit]
+                    rows = _fetch_within_budget(cursor, None if limit is None else limit + 1)
+                    truncated = limit is not None and len(rows) > limit
+                    rows = rows[:limit] if limit is not None else rows
                 finally:
                     cursor.close()
                 return QueryOutcome(columns, rows, truncated, self.conn.total_changes - before)
@@ -219,6 +223,11 @@ class GuardedConnection:
             return ToolFailure(f"refused: {text}; the schema tables cannot be written")
         if "readonly database" in text or "query_only" in text:
             return ToolFailure(f"refused: the statement tried to write and {READ_ONLY_HINT}")
+        if "too big" in text:
+            return ToolFailure(f"refused: the query builds or reads a value over {MAX_VALUE_BYTES:,} bytes, the limit "
+                               "for one value; select part of it (substr, length) instead")
+        if "too many columns" in text:
+            return ToolFailure(f"refused: more than {MAX_COLUMNS} columns; name the columns you need")
         if "Incorrect number of bindings" in text or "binding" in text.lower():
             return ToolFailure(f"parameters do not match the SQL's placeholders: {text}")
         return ToolFailure(f"SQLite error: {text}")
@@ -232,6 +241,24 @@ class GuardedConnection:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _fetch_within_budget(cursor: sqlite3.Cursor, most: int | None) -> list[tuple[Any, ...]]:
+    """At most `most` rows of `cursor` (all when None), refused once their values pass `MAX_FETCH_BYTES`."""
+    rows: list[tuple[Any, ...]] = []
+    spent = 0
+    if most == 0:
+        return rows
+    for row in cursor:  # one row at a time: Python materialises every value a fetch returns
+        spent += sum(len(v) if isinstance(v, (str, bytes)) else 8 for v in row)
+        if spent > MAX_FETCH_BYTES:
+            raise ToolFailure(
+                f"refused: the result passed {MAX_FETCH_BYTES:,} bytes after {len(rows)} rows; ask for fewer rows "
+                "or columns, or select part of large values (substr, length)")
+        rows.append(row)
+        if most is not None and len(rows) >= most:
+            break
+    return rows
 
 
 class _Deadline:

@@ -171,3 +171,28 @@ def test_session_close_releases_its_connections(world, tmp_path):
     for guarded in connections:
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             guarded.conn.execute("SELECT 1")
+
+
+async def test_large_values_are_refused_where_they_are_fetched(pool_factory):
+    """Rows are counted as they are fetched: a query over large values stops before the server holds them all,
+    and no single value (or row of many) can be built past the per-value limit."""
+    import tracemalloc
+
+    from dive.servers.database.guard import MAX_FETCH_BYTES, MAX_VALUE_BYTES
+
+    async with pool_factory(["database"], "inprocess") as pool:
+        tracemalloc.start()
+        try:
+            many = await pool.call("run_query", {"sql": "SELECT zeroblob(200000) FROM cities", "limit": 1000})
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert many.is_error and f"{MAX_FETCH_BYTES:,} bytes" in many.error and "fewer rows" in many.error
+        assert peak < 3 * MAX_FETCH_BYTES, f"the server held {peak:,} bytes for a refused answer"
+        one = await pool.call("run_query", {"sql": "SELECT zeroblob(31000000) FROM cities", "limit": 1000})
+        assert one.is_error and f"over {MAX_VALUE_BYTES:,} bytes" in one.error and "substr" in one.error
+        wide = ", ".join(f"zeroblob(900000) AS c{i}" for i in range(500))
+        rec = await pool.call("run_query", {"sql": f"SELECT {wide}"})
+        assert rec.is_error and "columns" in rec.error
+        fine = await pool.call("run_query", {"sql": "SELECT zeroblob(1000) FROM cities", "limit": 1000})
+        assert not fine.is_error and fine.result["row_count"] == 1000
