@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, clip_items
+from dive.servers.kit import Example, Fact, Meaning, Takes, ToolFailure, clip_items, no_facts
 
 from .imaging import ImageFile, image_suffixes, write_encoded
 from .workspace import AUDIO_SUFFIXES, DOMAIN, MediaWorkspace, WrittenFile, default_name, facts_of
@@ -177,7 +177,7 @@ class WavInfo(BaseModel):
     file_bytes: int
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("audio", "path")}, facts=(Fact("duration_s", "the duration of {path}", unit="seconds"), Fact("sample_rate", "the sample rate of {path}", unit="Hz"), Fact("channels", "the number of audio channels in {path}"), Fact("sample_width_bytes", "the sample width of {path}", unit="bytes"), Fact("file_bytes", "the file size of {path}", unit="bytes"))), 
     kind="retrieval",
     examples=[Example({"path": WORLD_TONE},
                       lambda r, w: [r[k] for k in ("sample_rate", "channels", "sample_width_bytes", "frames", "duration_s")]
@@ -207,7 +207,7 @@ class Loudness(BaseModel):
     per_channel_rms_dbfs: list[float]
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("audio", "path")}, facts=(Fact("rms_dbfs", "the RMS level of {path}", unit="dBFS"), Fact("peak_dbfs", "the peak level of {path}", unit="dBFS"))), 
     kind="processing",
     examples=[Example({"path": WORLD_TONE},
                       lambda r: -60 < r["rms_dbfs"] < 0 and abs(r["crest_factor_db"] - 3.01) < 0.3,
@@ -264,7 +264,7 @@ def _frequency_check(r: dict, world) -> bool:
     return r["path"] == WORLD_TONE and abs(r["dominant_frequency_hz"] - _tone_hz(world)) < 1.0
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("audio", "path")}, facts=(Fact("dominant_frequency_hz", "the dominant frequency of {path}", unit="Hz"), Fact("note", "the musical note nearest to the dominant frequency of {path}"))), 
     kind="processing",
     examples=[Example({"path": WORLD_TONE}, _frequency_check,
                       note="within 1 Hz of the tone frequency recorded in media/index.json")],
@@ -309,7 +309,7 @@ class FrequencySegments(BaseModel):
     segments: list[FrequencySegment] = Field(description="Stretches of steady pitch, in time order (silence skipped)")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("its stretches depend on the window and tolerance the caller picks, and the list is cut without saying so; the world's tones hold one steady pitch, which dominant_frequency answers", path=Takes("audio", "path")), 
     kind="processing",
     examples=[Example({"path": WORLD_TONE},
                       lambda r, w: len(r["segments"]) == 1 and abs(r["segments"][0]["frequency_hz"] - _tone_hz(w)) < 1.0)],
@@ -364,7 +364,7 @@ class SilenceReport(BaseModel):
     sound_end_s: float | None = Field(description="When sound last falls below the threshold")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("audio", "path")}, facts=(Fact("duration_s", "the duration of {path}", unit="seconds"), Fact("total_silence_s", "the total length of silence in {path}", unit="seconds"))), 
     kind="processing",
     examples=[Example({"path": WORLD_TONE},
                       lambda r: r["sound_start_s"] is not None and r["total_silence_s"] < r["duration_s"])],
@@ -427,7 +427,7 @@ def _written(s: MediaWorkspace, target: Path, rate: int, samples: np.ndarray) ->
                      duration_s=round(samples.shape[0] / rate, 6), clipped_samples=clipped)
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("writes the caller's time range to a file whose name it chose; its length follows from the range", path=Takes("audio", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_TONE, "start": 0.25, "end": 0.75},
@@ -453,7 +453,7 @@ def trim_audio(
     return _written(s, audio_target(s, output, path, f"{start:g}-{b / clip.rate:g}s"), clip.rate, part)
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("writes a copy at the caller's sample rate to a file whose name it chose", path=Takes("audio", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_TONE, "sample_rate": 8000},
@@ -492,7 +492,7 @@ def _match(clip: Clip, rate: int, channels: int) -> np.ndarray:
     return samples
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("mixes the caller's files with the caller's gains and offsets into a file whose name it chose"), 
     kind="processing",
     writes=True,
     examples=[Example({"paths": [WORLD_TONE, WORLD_TONE], "gains_db": [-6, -6]},
@@ -528,7 +528,7 @@ def mix_audio(
     return _written(s, s.output(output, "mix.wav", AUDIO_SUFFIXES), rate, mix)
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("joins the caller's files into a file whose name it chose; its length is theirs plus the gaps"), 
     kind="processing",
     writes=True,
     examples=[Example({"paths": [WORLD_TONE, WORLD_TONE], "gap": 0.5},
@@ -564,7 +564,7 @@ class VolumeResult(BaseModel):
     rms_dbfs_after: float
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("audio", "path")}, facts=(Fact("peak_dbfs_before", "the peak level of {path}", unit="dBFS"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_TONE, "normalize_peak_dbfs": -1.0},
@@ -609,7 +609,7 @@ class ToneResult(BaseModel):
     amplitude_dbfs: float
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("synthesises a tone from the caller's parameters into a file whose name it chose; every field echoes them"), 
     kind="processing",
     writes=True,
     examples=[Example({"frequency_hz": 1000, "duration_s": 0.5, "sample_rate": 8000},
@@ -651,7 +651,7 @@ class SpectrogramResult(BaseModel):
     loudest_frequency_hz: float = Field(description="Frequency bin with the most energy over the whole clip")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("audio", "path")}, facts=(Fact("duration_s", "the duration of {path}", unit="seconds"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_TONE, "max_frequency_hz": 2000},

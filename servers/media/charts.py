@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, no_facts
 from dive.servers.kit.memo import Memo, content_key
 
 from .imaging import ImageFile, image_suffixes, write_encoded
@@ -128,7 +128,7 @@ def _tick_labels(ax, xs: list[str]) -> None:
     ax.set_xticklabels([xs[i] for i in range(0, len(xs), step)], rotation=45, ha="right")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("draws named series the caller assembles into a file whose name it chose; its summaries restate the caller's numbers"), 
     kind="processing",
     writes=True,
     examples=[Example({"series": {"sales": [3, 5, 4, 9], "costs": [2, 2, 3, 4]}, "x": ["Q1", "Q2", "Q3", "Q4"],
@@ -190,7 +190,7 @@ class BarChart(BaseModel):
     min_value: float
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(facts=(Fact("max_label", "the one of {labels} with the largest of {values}"), Fact("min_label", "the one of {labels} with the smallest of {values}"), Fact("max_value", "the largest of {values}"), Fact("min_value", "the smallest of {values}"), Fact("total", "the sum of {values}"))), 
     kind="processing",
     writes=True,
     examples=[Example({"labels": ["Iron", "Gold", "Lead"], "values": [7.87, 19.3, 11.34], "sort": "descending",
@@ -255,7 +255,7 @@ class ScatterChart(BaseModel):
     r_squared: float | None
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(facts=(Fact("pearson_r", "the correlation between {x} and {y}"), Fact("slope", "the slope of the least-squares line of {y} against {x}"))), 
     kind="processing",
     writes=True,
     examples=[Example({"x": [1, 2, 3, 4, 5], "y": [2.1, 3.9, 6.2, 8.0, 9.8], "fit_line": True},
@@ -330,7 +330,7 @@ class PieChart(BaseModel):
     slices: list[PieSlice] = Field(description="Slices in the given order with their percentage of the total")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(facts=(Fact("total", "the sum of {values}"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"labels": ["A", "B", "C"], "values": [50, 30, 20], "title": "Share"},
@@ -381,7 +381,7 @@ class HistogramChart(BaseModel):
     max: float
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(facts=(Fact("mean", "the mean of {values}"), Fact("median", "the median of {values}"), Fact("std", "the standard deviation of {values}"), Fact("min", "the smallest of {values}"), Fact("max", "the largest of {values}"))), 
     kind="processing",
     writes=True,
     examples=[Example({"values": [1, 2, 2, 3, 3, 3, 4, 4, 5], "bins": 5},
@@ -444,7 +444,7 @@ def _stock_csv_check(r: dict, world) -> bool:
     return _size_ok(r) and abs(summary["max"] - high) < 1e-6 and abs(summary["min"] - low) < 1e-6
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, items=(Items("series", phrase="the columns {y_columns} of {path}", name="label", attributes={"max": "largest value", "min": "smallest value", "mean": "mean value", "first": "first value", "last": "last value", "x_at_max": "x value where it is largest", "x_at_min": "x value where it is smallest"}),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": "data/stocks/MSFT.csv", "x_column": "date", "y_columns": ["price"], "title": "MSFT"},

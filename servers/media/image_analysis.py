@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Meaning, Takes, ToolFailure, no_facts
 
 from .imaging import (
     bits_to_hex,
@@ -68,7 +68,7 @@ class ColorStats(BaseModel):
     contrast: float = Field(description="Standard deviation of luma (0 for a flat image)")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("mean_color", "the hex code of the average colour of {path}"), Fact("mean_color_name", "the named colour closest to the average colour of {path}", refers_to="color", by="name"), Fact("brightness_percent", "the mean brightness of {path}", unit="percent of white"))), 
     kind="processing",
     examples=[Example({"path": WORLD_CHART},
                       lambda r: len(r["channels"]) == 3 and r["brightness"] > 128 and r["channels"][0]["max"] == 255)],
@@ -108,7 +108,7 @@ class DominantColors(BaseModel):
     sampled_pixels: int = Field(description="Pixels clustered (the image is downsampled to at most 160 px a side)")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("colors[0].name", "the dominant colour of {path}", refers_to="color", by="name"), Fact("colors[0].hex", "the hex code of the dominant colour of {path}"))), 
     kind="processing",
     examples=[
         Example({"path": WORLD_CHART, "count": 3}, lambda r: r["colors"][0]["name"] == "white" and len(r["colors"]) <= 3),
@@ -152,7 +152,7 @@ class ColorCoverage(BaseModel):
     centroid: list[float] | None = Field(description="[x, y] mean position of the matching pixels, or null")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path"), "color": Takes("color", "name")}, facts=(Fact("fraction", "the share of {path} in the colour {color}"), Fact("matching_pixels", "the number of pixels of {path} in the colour {color}"))), 
     kind="processing",
     examples=[
         Example({"path": WORLD_CHART, "color": "white", "tolerance": 5},
@@ -199,7 +199,7 @@ class Histogram(BaseModel):
     channels: list[ChannelHistogram]
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("pixel counts per bin depend on the bins the caller chooses; no single value a person would ask for", path=Takes("image", "path")), 
     kind="processing",
     examples=[Example({"path": WORLD_CHART, "bins": 8, "channels": "luma"},
                       lambda r: len(r["channels"]) == 1 and len(r["channels"][0]["counts"]) == 8
@@ -233,7 +233,7 @@ class HashResult(BaseModel):
     hash: str = Field(description="64-bit hash as 16 hex digits; compare two with compare_images or by Hamming distance")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("an opaque fingerprint, meaningful only when compared with another image's", path=Takes("image", "path")), 
     kind="processing",
     examples=[Example({"path": WORLD_CHART, "method": "phash"}, lambda r: len(r["hash"]) == 16 and r["method"] == "phash")],
 )
@@ -263,7 +263,7 @@ class Comparison(BaseModel):
     similar: bool = Field(description="True when phash_distance <= 10 and ssim >= 0.8")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path_a": Takes("image", "path"), "path_b": Takes("image", "path")}, facts=(Fact("identical", "whether {path_a} and {path_b} have identical pixels"), Fact("same_size", "whether {path_a} and {path_b} have the same dimensions"))), 
     kind="processing",
     examples=[Example({"path_a": WORLD_CHART, "path_b": WORLD_CHART},
                       lambda r: r["identical"] and r["ssim"] > 0.999 and r["phash_distance"] == 0)],

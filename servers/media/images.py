@@ -8,7 +8,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageColor, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Meaning, Takes, ToolFailure, no_facts
 
 from .imaging import (
     ImageFile,
@@ -62,7 +62,7 @@ class ImageInfo(BaseModel):
     sha256: str = Field(description="SHA-256 of the file bytes; equal hashes mean identical files")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("width", "the width of {path}", unit="pixels"), Fact("height", "the height of {path}", unit="pixels"), Fact("file_bytes", "the file size of {path}", unit="bytes"))), 
     kind="retrieval",
     examples=[Example({"path": WORLD_SWATCH},
                       lambda r, w: r["format"] == "PNG" and r["source"] == "world" and r["mode"] == "RGB"
@@ -114,7 +114,7 @@ def _metadata(img: Image.Image) -> tuple[dict[str, str], dict[str, str], dict[st
     return tags, text, gps
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("the world's images carry no EXIF, GPS or text tags; tags in a session's copies are the caller's own words", path=Takes("image", "path")), 
     kind="retrieval",
     examples=[Example({"path": WORLD_CHART},
                       lambda r: r["path"] == WORLD_CHART and r["exif"] == {} and r["gps"] == {},
@@ -137,7 +137,7 @@ class MetadataWrite(BaseModel):
 _EXIF_FIELDS = {"description": 0x010E, "artist": 0x013B, "copyright": 0x8298, "software": 0x0131, "datetime": 0x0132}
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("writes a tagged copy under a name it chose; the tags it reports are the caller's own", path=Takes("image", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "description": "MSFT price chart", "artist": "DIVE"},
@@ -180,7 +180,7 @@ class StripResult(BaseModel):
     removed: list[str] = Field(description="Names of the metadata items that were dropped")
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("writes a stripped copy under a name it chose; what it removed is what read_image_metadata reports", path=Takes("image", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART},
@@ -217,7 +217,7 @@ class PixelSamples(BaseModel):
     pixels: list[PixelSample]
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("width", "the width of {path}", unit="pixels"), Fact("height", "the height of {path}", unit="pixels"),)), 
     kind="retrieval",
     examples=[Example({"path": WORLD_SWATCH, "points": [[0, 0], [255, 255]]},
                       lambda r, w: [p["hex"] for p in r["pixels"]] == [facts_of(w, WORLD_SWATCH)["dominant_hex"]] * 2
@@ -254,7 +254,7 @@ class ResizeResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("original_width", "the width of {path}", unit="pixels"), Fact("original_height", "the height of {path}", unit="pixels"),)), 
     kind="processing",
     writes=True,
     examples=[
@@ -308,7 +308,7 @@ class CropResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("writes a crop under a name it chose; the box it reports echoes the caller's edges", path=Takes("image", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "left": 10, "top": 20, "right": 110, "bottom": 70},
@@ -340,7 +340,7 @@ class TransformResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("original_width", "the width of {path}", unit="pixels"), Fact("original_height", "the height of {path}", unit="pixels"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "degrees": 90},
@@ -376,7 +376,7 @@ def rotate_image(
     return TransformResult(original_width=img.width, original_height=img.height, image=save_image(s, rotated, target))
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("original_width", "the width of {path}", unit="pixels"), Fact("original_height", "the height of {path}", unit="pixels"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "direction": "horizontal"},
@@ -404,7 +404,7 @@ class TrimResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("original_width", "the width of {path}", unit="pixels"), Fact("original_height", "the height of {path}", unit="pixels"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "margin": 2},
@@ -446,7 +446,7 @@ class ConvertResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("original_bytes", "the file size of {path}", unit="bytes"),)), 
     kind="processing",
     writes=True,
     examples=[
@@ -484,7 +484,7 @@ def convert_image(
                          original_bytes=real.stat().st_size, image=written)
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("original_width", "the width of {path}", unit="pixels"), Fact("original_height", "the height of {path}", unit="pixels"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "brightness": 0.5},
@@ -525,7 +525,7 @@ _FILTERS = {
 }
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("original_width", "the width of {path}", unit="pixels"), Fact("original_height", "the height of {path}", unit="pixels"),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "filter": "gaussian_blur", "radius": 3},
@@ -556,7 +556,7 @@ class ThresholdResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("the level is the caller's or Otsu's pick for the black-and-white copy it writes, and the dark share follows from that pick", path=Takes("image", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART},
@@ -618,7 +618,7 @@ class AnnotateResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("draws the caller's shapes on a copy under a name it chose; it reports how many it drew", path=Takes("image", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"path": WORLD_CHART, "rectangles": [{"left": 10, "top": 10, "right": 60, "bottom": 40}],
@@ -671,7 +671,7 @@ class RenderTextResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("renders text the caller supplies into a file whose name it chose"), 
     kind="processing",
     writes=True,
     examples=[Example({"text": "Hello Media", "font_size": 40},
@@ -710,7 +710,7 @@ class CombineResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("lays the caller's images out in a grid file whose name it chose; counts and rows follow from the arguments"), 
     kind="processing",
     writes=True,
     examples=[Example({"paths": [WORLD_CHART, WORLD_CHART], "columns": 2},
@@ -761,7 +761,7 @@ class OverlayResult(BaseModel):
     image: ImageFile
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("pastes one image onto another at the caller's position into a file whose name it chose", base=Takes("image", "path"), overlay=Takes("image", "path")), 
     kind="processing",
     writes=True,
     examples=[Example({"base": WORLD_CHART, "overlay": WORLD_CHART, "x": 5, "y": 5, "scale": 0.25, "opacity": 0.5},

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text, content_key
+from dive.servers.kit import Example, Fact, Meaning, Memo, Takes, ToolFailure, clip_items, clip_text, content_key, no_facts
 
 from .images import ImagePath
 from .imaging import open_image
@@ -171,7 +171,7 @@ Upscale = Annotated[
 ]
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("image", "path")}, facts=(Fact("text", "the text shown in {path}"),)), 
     kind="processing",
     timeout=90,
     examples=[Example({"path": WORLD_CHART}, _reads_chart_title,
@@ -222,7 +222,7 @@ class TextSearch(BaseModel):
     matches: list[TextMatch]
 
 
-@DOMAIN.tool(
+@DOMAIN.tool(meaning=no_facts("looks for words the caller supplies; what the image shows is answered by ocr_image", path=Takes("image", "path")), 
     kind="processing",
     timeout=90,
     examples=[Example({"path": WORLD_CHART, "query": "closing price"},
