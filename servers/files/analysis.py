@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal
 
-from dive.servers.kit import Example, ToolFailure, clip_items, clip_text
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, clip_items, clip_text, no_facts
 from pydantic import BaseModel, Field
 
 from .workspace import (
@@ -43,7 +43,7 @@ class TextCounts(BaseModel):
     truncated: bool = Field(description="True when more files were counted than listed (the total covers them all)")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("total.lines", "the number of lines in {path}"), Fact("total.words", "the number of words in {path}"), Fact("total.characters", "the number of characters in {path}")), items=(Items("files", phrase="the text files under {path}", complete_unless="truncated", name="path", name_type="file", name_by="path", attributes={"lines": "number of lines", "words": "number of words", "characters": "number of characters", "bytes": "size"}, units={"bytes": "bytes"}),)), kind="processing", examples=[
     Example({"path": "data/elements.csv"}, lambda r: r["total"]["lines"] == 119 and r["files"][0]["words"] == 119),
     Example({"path": "config", "include": "*.ini"}, lambda r: len(r["files"]) == 3 and r["total"]["lines"] == sum(f["lines"] for f in r["files"])),
 ])
@@ -92,7 +92,7 @@ class WordFrequency(BaseModel):
     top: list[WordCount] = Field(description="Most frequent first; ties in alphabetical order")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("counts words by the tool's own word rule and stop-word list, which a question would have to spell out", path=Takes("file", "path")), kind="processing", examples=[
     Example({"path": "README.md", "top": 5}, lambda r: len(r["top"]) == 5 and r["top"][0]["count"] >= r["top"][-1]["count"]),
     Example({"path": "inbox", "top": 10, "min_length": 4}, lambda r: r["distinct_words"] > 100 and all(len(w["word"]) >= 4 for w in r["top"])),
 ])
@@ -155,7 +155,7 @@ class ExtractResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("total_occurrences", "the number of occurrences of {kind} values in {path}"),), items=(Items("values", phrase="the distinct {kind} values in {path}", total="distinct", complete_unless="truncated", name="value", attributes={"count": "number of occurrences"}),)), kind="processing", examples=[
     Example({"path": "inbox", "kind": "email"},
             lambda r: any(v["value"] == "support@atlas.example.com" and v["count"] > 10 for v in r["values"])),
     Example({"path": "config/env/production.ini", "kind": "ipv4"}, lambda r: r["values"][0]["value"] == "0.0.0.0"),
@@ -213,7 +213,7 @@ def digest_file(path: Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("digest", "the {algorithm} checksum of {path}"), Fact("size_bytes", "the size of {path}", unit="bytes"))), kind="processing", examples=[
     Example({"path": "data/elements.csv", "algorithm": "sha256"},
             lambda r, w: r["digest"] == __import__("hashlib").sha256((w.files_root / "data/elements.csv").read_bytes()).hexdigest()),
     Example({"path": "README.md", "algorithm": "md5", "expected": "0" * 32}, lambda r: r["matches_expected"] is False and len(r["digest"]) == 32),
@@ -248,7 +248,7 @@ class DuplicatesResult(BaseModel):
     files_scanned: int
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("directory", "path")}, facts=(Fact("duplicate_files", "the number of files under {path} that are extra copies of another file there"), Fact("wasted_bytes", "the space the extra copies of duplicated files under {path} take", unit="bytes"), Fact("files_scanned", "the number of files under {path}"))), kind="processing", examples=[
     Example({"path": "."}, lambda r: any("data/elements.csv" in g["paths"] and "backup/2024/elements.csv" in g["paths"] for g in r["groups"])),
     Example({"path": "data", "include": "*.csv"}, lambda r: r["duplicate_files"] == 1 and r["groups"][0]["paths"] == ["data/stocks/MSFT.csv", "data/stocks/archive/MSFT_2010.csv"]),
 ])
@@ -299,7 +299,7 @@ class DiffResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"a": Takes("file", "path"), "b": Takes("file", "path")}, facts=(Fact("identical", "whether {a} and {b} have the same text"), Fact("lines_added", "the number of lines added going from {a} to {b}"), Fact("lines_removed", "the number of lines removed going from {a} to {b}"))), kind="processing", examples=[
     Example({"a": "config/env/staging.ini", "b": "config/env/production.ini"},
             lambda r: not r["identical"] and r["lines_added"] == 2 and r["lines_removed"] == 2 and "+level = WARNING" in r["diff"]),
     Example({"a": "data/elements.csv", "b": "backup/2024/elements.csv"}, lambda r: r["identical"] and r["diff"] == ""),
@@ -345,7 +345,7 @@ class DirectoryComparison(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"a": Takes("directory", "path"), "b": Takes("directory", "path")}, facts=(Fact("identical", "the number of files with the same content in both {a} and {b}"),), items=(Items("only_in_a", phrase="the files under {a} that are not under {b}", complete_unless="truncated"), Items("only_in_b", phrase="the files under {b} that are not under {a}", complete_unless="truncated"), Items("different", phrase="the files under both {a} and {b} whose content differs", complete_unless="truncated"))), kind="processing", examples=[
     Example({"a": "config/env", "b": "config"}, lambda r: "app.yaml" in r["only_in_b"] and "production.ini" in r["only_in_a"]),
     Example({"a": "data", "b": "backup/2024"}, lambda r: r["identical"] == 1 and "bookings-2024-01.log" in r["only_in_b"]),
 ])

@@ -20,10 +20,15 @@ from typing import Annotated, Literal
 
 from dive.servers.kit import (
     Example,
+    Fact,
+    Items,
+    Meaning,
+    Takes,
     ToolFailure,
     atomic_write,
     clip_items,
     clip_text,
+    no_facts,
     resolve_in_root,
 )
 from pydantic import BaseModel, Field
@@ -181,7 +186,7 @@ class ArchiveListing(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("files", "the number of files in archive {path}"), Fact("total_size_bytes", "the total uncompressed size of the members of archive {path}", unit="bytes")), items=(Items("members", phrase="the members of archive {path}", total="total_members", complete_unless="truncated", name="name", name_type="archive_member", name_by="name", attributes={"size_bytes": "uncompressed size"}, units={"size_bytes": "bytes"}),)), kind="retrieval", examples=[
     Example({"path": "archives/reports_europe.zip"},
             lambda r: r["format"] == "zip" and r["files"] == 5 and any(m["name"] == "FR_cities.csv" for m in r["members"])),
     Example({"path": "archives/bookings_2024_q1.tar.gz"},
@@ -214,7 +219,7 @@ class ArchiveMemberText(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path"), "member": Takes("archive_member", "name")}, facts=(Fact("size_bytes", "the size of {member} in archive {path}", unit="bytes"), Fact("lines", "the number of lines in {member} in archive {path}"))), kind="retrieval", examples=[
     Example({"path": "archives/stocks.zip", "member": "stocks/IBM.csv"},
             lambda r, w: r["text"] == (w.files_root / "data/stocks/IBM.csv").read_text()),
     Example({"path": "archives/city_profiles_top20.tar.gz", "member": "city_profiles/shanghai-cn.yaml"},
@@ -262,7 +267,7 @@ def _default_destination(archive_rel: str) -> str:
     return (name.parent / stem).as_posix()
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "archives/reports_europe.zip"},
             lambda r: r["destination"] == "archives/reports_europe" and r["files_extracted"] == 5
             and "archives/reports_europe/FR_cities.csv" in r["paths"]),
@@ -369,7 +374,7 @@ def _format_for(destination: str) -> Literal["zip", "tar.gz", "tar"]:
     raise ToolFailure(f"destination {destination!r} must end with .zip, .tar.gz, .tgz or .tar (that picks the format)")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"paths": ["config"], "destination": "out/config.zip"},
             lambda r: r["format"] == "zip" and "config/app.yaml" in r["members"] and "config/env/production.ini" in r["members"]),
     Example({"paths": ["data/stocks/AAPL.csv", "data/stocks/IBM.csv"], "destination": "out/two.tar.gz", "base": "data/stocks"},

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from dive.servers.kit import Example, ToolFailure, clip_text
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, clip_text, no_facts
 from pydantic import BaseModel, Field
 
 from .workspace import (
@@ -73,7 +73,7 @@ def _entry(s: FilesState, path: Path, depth: int) -> DirectoryEntry:
                           items=items, modified=iso_time(st.st_mtime), depth=depth)
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("directory", "path")}, items=(Items("entries", phrase="the entries of directory {path}", total="total", complete_unless="truncated", name="path", name_type="file", name_by="path", attributes={"size_bytes": "size"}, units={"size_bytes": "bytes"}),)), kind="retrieval", examples=[
     Example({"path": "data"}, lambda r: any(e["name"] == "elements.csv" and e["size_bytes"] > 0 for e in r["entries"])),
     Example({"path": ".", "pattern": "*.csv", "depth": 3, "kind": "file"},
             lambda r: r["total"] > 5 and all(e["name"].endswith(".csv") for e in r["entries"])),
@@ -127,7 +127,7 @@ class TreeResult(BaseModel):
 MAX_TREE_LINES = 1500
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("draws the tree as text; its counts cover only the levels drawn (file_info and disk_usage count a whole tree)", path=Takes("directory", "path")), kind="retrieval", examples=[
     Example({"path": ".", "max_depth": 1}, lambda r: "data/" in r["tree"] and "logs/" in r["tree"] and r["files"] == 0 or r["directories"] >= 5),
     Example({"path": "data", "max_depth": 2, "show_sizes": True}, lambda r: "elements.csv" in r["tree"] and "stocks/" in r["tree"] and "B)" in r["tree"]),
 ])
@@ -304,7 +304,7 @@ def _wav_details(path: Path) -> dict[str, Any]:
     return out
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("size_bytes", "the size of {path}", unit="bytes"), Fact("line_count", "the number of lines in {path}"), Fact("items", "the number of files under {path}"), Fact("details.width", "the width of image {path}", unit="pixels"), Fact("details.height", "the height of image {path}", unit="pixels"), Fact("details.sample_rate", "the sample rate of audio file {path}", unit="Hz"), Fact("details.duration_s", "the duration of audio file {path}", unit="seconds"), Fact("details.members", "the number of members of zip archive {path}"))), kind="retrieval", examples=[
     Example({"path": "data/elements.csv"}, lambda r: r["is_text"] and r["line_count"] > 100 and r["extension"] == ".csv"),
     Example({"path": "archives"}, lambda r: r["kind"] == "directory" and r["items"] >= 1),
 ])
@@ -366,7 +366,7 @@ class DiskUsage(BaseModel):
     largest_files: list[SizedFile] = Field(description="The five largest files")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("directory", "path")}, facts=(Fact("total_bytes", "the total size of the files under {path}", unit="bytes"), Fact("files", "the number of files under {path}"), Fact("directories", "the number of directories under {path}")), items=(Items("largest_files", phrase="the five largest files under {path}", name="path", name_type="file", name_by="path", attributes={"size_bytes": "size"}, units={"size_bytes": "bytes"}),)), kind="retrieval", examples=[
     Example({"path": "."}, lambda r: r["files"] > 20 and sum(g["bytes"] for g in r["groups"]) == r["total_bytes"]),
     Example({"path": "data", "group_by": "extension"}, lambda r: any(g["name"] == ".csv" for g in r["groups"])),
 ])
@@ -424,7 +424,7 @@ class FindResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("directory", "path")}, items=(Items("matches", phrase="the files under {path} whose names match {pattern}", total="total", complete_unless="truncated", name="path", name_type="file", name_by="path", attributes={"size_bytes": "size"}, units={"size_bytes": "bytes"}),)), kind="retrieval", examples=[
     Example({"pattern": "*.yaml", "path": "profiles"}, lambda r: r["total"] > 10 and all(m["path"].endswith(".yaml") for m in r["matches"])),
     Example({"pattern": "**/FR*"}, lambda r: any(m["path"].endswith("FR.json") for m in r["matches"])),
     Example({"pattern": "*.log", "min_size": 1}, lambda r: r["total"] == 13 and {f"logs/bookings-2024-{m:02d}.log" for m in range(1, 13)} < {m["path"] for m in r["matches"]}),
@@ -498,7 +498,7 @@ def _clip_line(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("total_matches", "the number of lines in {path} matching {pattern}"),), items=(Items("files", phrase="the files in {path} with lines matching {pattern}", name="path", name_type="file", name_by="path", attributes={"matches": "number of matching lines"}),)), kind="retrieval", examples=[
     Example({"pattern": "Hydrogen", "path": "data", "include": "*.csv"},
             lambda r: r["total_matches"] >= 1 and r["matches"][0]["path"] == "data/elements.csv"),
     Example({"pattern": "error", "path": "logs", "ignore_case": True, "context_lines": 1, "max_matches": 5},
@@ -561,7 +561,7 @@ class ReadResult(BaseModel):
     truncated: bool = Field(description="True when the text was clipped to the character limit")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("total_lines", "the number of lines in {path}"),)), kind="retrieval", examples=[
     Example({"path": "data/elements.csv", "max_lines": 3},
             lambda r: r["start_line"] == 1 and r["end_line"] == 3 and r["text"].count("\n") == 3 and "Hydrogen" in r["text"]),
     Example({"path": "data/elements.csv", "tail": 2}, lambda r: r["end_line"] == r["total_lines"] and not r["has_more"]),
@@ -607,7 +607,7 @@ class BytesResult(BaseModel):
     eof: bool = Field(description="True when the range reaches the end of the file")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("size_bytes", "the size of {path}", unit="bytes"),)), kind="retrieval", examples=[
     Example({"path": "data/elements.csv", "length": 6, "encoding": "text"}, lambda r: r["length"] == 6 and len(r["data"]) == 6),
     Example({"path": "archives/stocks.zip", "length": 4}, lambda r: r["data"] == "504b0304" and not r["eof"]),
 ])

@@ -22,6 +22,7 @@ from dive.servers.kit import (
     ToolFailure,
     atomic_write,
     clip_text,
+    no_facts,
     resolve_in_root,
 )
 from pydantic import BaseModel, Field
@@ -62,7 +63,7 @@ class WriteResult(BaseModel):
     created: bool = Field(description="True if the file did not exist before")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "notes/todo.md", "content": "# Todo\n- pack\n- book hotel\n"},
             lambda r: r["created"] and r["bytes_written"] == 27 and r["lines"] == 3),
     Example({"path": "data/elements.csv", "content": "replaced\n", "overwrite": True}, lambda r: not r["created"] and r["lines"] == 1),
@@ -109,7 +110,7 @@ class AppendResult(BaseModel):
     created: bool
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "data/elements.csv", "content": "119,Uue,Ununennium,315,\n"},
             lambda r: not r["created"] and r["bytes_appended"] == 24 and r["lines"] > 119),
     Example({"path": "notes/journal.txt", "content": "day one"}, lambda r: r["created"] and r["lines"] == 1),
@@ -151,7 +152,7 @@ class ReplaceResult(BaseModel):
     written: bool = Field(description="False for a dry run or when nothing matched")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "data/elements.csv", "find": "Hydrogen", "replace": "HYDROGEN"},
             lambda r: r["replacements"] == 1 and r["lines_changed"] == [2] and r["written"] and "+1,H,HYDROGEN," in r["diff"]),
     Example({"path": "data/elements.csv", "find": r"^(\d+),", "replace": r"#\1,", "regex": True, "dry_run": True},
@@ -211,7 +212,7 @@ class DirectoryResult(BaseModel):
     created: bool = Field(description="False if the directory already existed")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "projects/2025/q1"}, lambda r: r["created"] and r["path"] == "projects/2025/q1"),
     Example({"path": "data"}, lambda r: not r["created"]),
 ])
@@ -260,7 +261,7 @@ class CopyResult(BaseModel):
     skipped: list[str] = Field(description="Entries not copied (symlinked directories, special files)")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"source": "data/elements.csv", "destination": "backup/elements.csv"},
             lambda r: r["kind"] == "file" and r["files_copied"] == 1 and r["bytes_copied"] > 1000),
     Example({"source": "data/stocks", "destination": "backup/stocks"},
@@ -311,7 +312,7 @@ class MoveResult(BaseModel):
     kind: Literal["file", "directory", "symlink"]
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"source": "data/elements.csv", "destination": "data/periodic_table.csv"},
             lambda r: r["destination"] == "data/periodic_table.csv" and r["kind"] == "file"),
     Example({"source": "inbox", "destination": "archive/inbox-2024"}, lambda r: r["kind"] == "directory"),
@@ -349,7 +350,7 @@ class DeleteResult(BaseModel):
     bytes_freed: int
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "data/elements.csv"}, lambda r: r["files_deleted"] == 1 and r["bytes_freed"] > 1000),
 ])
 def delete_file(s: FilesState, path: PathArg) -> DeleteResult:
@@ -367,7 +368,7 @@ def delete_file(s: FilesState, path: PathArg) -> DeleteResult:
     return DeleteResult(path=rel, files_deleted=1, directories_deleted=0, bytes_freed=size)
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes the workspace; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "data/stocks", "recursive": True}, lambda r: r["files_deleted"] == 6 and r["directories_deleted"] == 2),
 ])
 def delete_directory(
