@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, clip_items
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, clip_items, no_facts
 
 from . import analysis
 from .domain import DOMAIN, MAX_SOURCE_CHARS, CodeState, load_source
@@ -31,7 +31,10 @@ class SyntaxCheck(BaseModel):
     python_version: str
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    facts=(Fact("valid", "whether {path} is syntactically valid Python"),
+           Fact("line", "the line of the first syntax error in {path}"))), kind="processing", examples=[
     Example({"code": "def f(x):\n    return x * 2\n"}, lambda r: r["valid"] and r["error"] is None),
     Example({"code": "def f(x)\n    return x\n"}, lambda r: not r["valid"] and r["line"] == 1 and "expected ':'" in r["error"]),
     Example({"path": "examples/messy.py"}, lambda r: r["valid"]),
@@ -73,7 +76,23 @@ class CodeMetrics(BaseModel):
     per_function: list[FunctionMetrics]
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    facts=(Fact("total_lines", "the number of lines in {path}"),
+           Fact("code_lines", "the number of lines of code in {path}"),
+           Fact("comment_lines", "the number of comment lines in {path}"),
+           Fact("blank_lines", "the number of blank lines in {path}"),
+           Fact("docstring_lines", "the number of docstring lines in {path}"),
+           Fact("functions", "the number of functions and methods defined in {path}"),
+           Fact("classes", "the number of classes defined in {path}"),
+           Fact("imports", "the number of import statements in {path}"),
+           Fact("average_complexity", "the average cyclomatic complexity of the functions in {path}"),
+           Fact("max_complexity", "the highest cyclomatic complexity of any function in {path}")),
+    items=(Items("per_function", phrase="the functions and methods defined in {path}", total="functions", name="name",
+                 name_type="function", name_by="name",
+                 attributes={"lines": "length", "complexity": "cyclomatic complexity", "max_nesting": "nesting depth",
+                             "parameters": "number of parameters"},
+                 units={"lines": "lines"}),)), kind="processing", examples=[
     Example({"path": "examples/geometry.py"},
             lambda r: r["classes"] == 4 and r["functions"] == 12 and r["most_complex"] == "classify_triangle"
             and r["max_complexity"] == 7),
@@ -141,7 +160,11 @@ class Definitions(BaseModel):
     variables: list[ModuleVariable] = Field(description="Module-level assignments")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    items=(Items("classes", phrase="the classes defined in {path}", name="name", name_type="class", name_by="name"),
+           Items("functions", phrase="the functions and methods defined in {path}", name="name", name_type="function",
+                 name_by="name"))), kind="processing", examples=[
     Example({"path": "examples/inventory.py"},
             lambda r: [c["name"] for c in r["classes"]] == ["OutOfStock", "Item", "Inventory"]
             and next(c for c in r["classes"] if c["name"] == "Inventory")["methods"]
@@ -197,7 +220,11 @@ def _workspace_module(state: CodeState, dotted: str) -> bool:
         or (state.workspace / parts[0]).is_dir()
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    items=(Items("stdlib", phrase="the standard-library modules imported by {path}"),
+           Items("workspace", phrase="the workspace modules imported by {path}"),
+           Items("third_party", phrase="the third-party packages imported by {path}"))), kind="processing", examples=[
     Example({"path": "tests/test_inventory.py"},
             lambda r: r["stdlib"] == ["unittest"] and r["workspace"] == ["examples.inventory"]
             and r["imports"][1]["names"] == ["Inventory", "Item", "OutOfStock"]),
@@ -244,7 +271,10 @@ class CallGraph(BaseModel):
     unused: list[str] = Field(description="Functions defined here that nothing here calls (methods excluded)")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    items=(Items("unused", phrase="the functions defined in {path} that nothing in it calls", name_type="function",
+                 name_by="name"),)), kind="processing", examples=[
     Example({"path": "examples/fizzbuzz.py"},
             lambda r: {"caller": "<module>", "callee": "fizzbuzz", "line": 26, "internal": True} in r["calls"]
             and r["unused"] == []),
@@ -310,7 +340,13 @@ def _python_files(state: CodeState, under: str) -> list[Path]:
     return found
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"name": Takes("function", "name"), "path": Takes("directory", "path")},
+    facts=(Fact("count", "the number of places the name {name} occurs in the Python files under {path}"),
+           Fact("files", "the number of Python files under {path} that mention the name {name}")),
+    items=(Items("references", phrase="the places the name {name} occurs in the Python files under {path}",
+                 total="count", complete_unless="truncated",
+                 attributes={"role": "kind of occurrence"}),)), kind="retrieval", examples=[
     Example({"name": "OutOfStock"},
             lambda r: {(x["path"], x["role"]) for x in r["references"]} >= {("examples/inventory.py", "definition"),
                                                                           ("tests/test_inventory.py", "import")}
@@ -354,7 +390,10 @@ class SourceSegment(BaseModel):
     source: str
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path"), "name": Takes("function", "name")},
+    facts=(Fact("line", "the first line of the definition of {name} in {path}"),
+           Fact("end_line", "the last line of the definition of {name} in {path}"))), kind="retrieval", examples=[
     Example({"path": "examples/inventory.py", "name": "Inventory.remove"},
             lambda r: r["kind"] == "function" and "raise OutOfStock(sku)" in r["source"]
             and r["source"].lstrip().startswith("def remove")),
@@ -391,7 +430,7 @@ class EvalResult(BaseModel):
     type: str = Field(description="Python type name of the result")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("evaluates an expression the caller writes; a question would have to spell the expression out"), kind="processing", examples=[
     Example({"expression": "2 ** 10 + math.sqrt(16)"}, lambda r: r["value"] == 1028.0 and r["type"] == "float"),
     Example({"expression": "sum(x * x for x in range(1, 11))"}, lambda r: r["value"] == 385 and r["type"] == "int"),
     Example({"expression": "round(price * qty * (1 - discount), 2)", "variables": {"price": 19.99, "qty": 3, "discount": 0.15}},

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, clip_items
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, clip_items, no_facts
 
 from . import harness
 from .domain import (
@@ -41,7 +41,7 @@ def _finish(state: CodeState, argv: list[str], stdin: str, timeout: float) -> Ru
     return run_result(outcome)
 
 
-@DOMAIN.tool(kind="processing", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=no_facts("runs code the caller writes; a question would have to spell the code out, and the run's timing and backend are the tool's own"), kind="processing", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"code": "print(sum(range(1, 101)))"}, lambda r: r["stdout"].strip() == "5050" and r["exit_code"] == 0),
     Example({"code": "import sys\nprint(sys.stdin.read().upper())", "stdin": "hello"},
             lambda r: r["stdout"].strip() == "HELLO"),
@@ -68,7 +68,7 @@ def run_python(
     return _finish(s, [s.python, "-c", code, *args], stdin, timeout_seconds)
 
 
-@DOMAIN.tool(kind="processing", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=no_facts("runs a command line the caller writes; a question would have to spell the command out"), kind="processing", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"command": "echo hello | tr a-z A-Z"}, lambda r: r["stdout"] == "HELLO\n"),
     Example({"command": "wc -l < examples/fizzbuzz.py"}, lambda r: int(r["stdout"].strip()) > 10),
     Example({"command": "sort -n | head -1", "stdin": "5\n3\n9\n"}, lambda r: r["stdout"].strip() == "3"),
@@ -93,7 +93,8 @@ class FileRunResult(RunResult):
     path: str = Field(description="The workspace file that ran")
 
 
-@DOMAIN.tool(kind="retrieval", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=no_facts("a program's output is free text shaped by the caller's arguments and input; timing and backend are the tool's own",
+    path=Takes("python_file", "path")), kind="retrieval", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"path": "examples/fizzbuzz.py"},
             lambda r: r["stdout"].splitlines()[14] == "FizzBuzz" and r["stdout"].splitlines()[2] == "Fizz"),
     Example({"path": "examples/fizzbuzz.py", "args": ["5"]}, lambda r: r["stdout"].split() == ["1", "2", "Fizz", "4", "Buzz"]),
@@ -142,7 +143,16 @@ class TestRunResult(BaseModel):
     output: str = Field(description="The runner's own console output (clipped)")
 
 
-@DOMAIN.tool(kind="retrieval", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    facts=(Fact("total", "the number of tests in {path}"),
+           Fact("passed", "the number of tests in {path} that pass"),
+           Fact("failed", "the number of tests in {path} that fail"),
+           Fact("errors", "the number of tests in {path} that end in an error"),
+           Fact("skipped", "the number of tests in {path} that are skipped"),
+           Fact("success", "whether every test in {path} passes")),
+    items=(Items("tests", phrase="the tests in {path}", total="total", name="id", name_type="test", name_by="id",
+                 attributes={"outcome": "outcome"}),)), kind="retrieval", writes=True, timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"path": "tests/test_textkit.py"},
             lambda r: r["runner"] == "pytest" and (r["passed"], r["failed"], r["skipped"]) == (8, 0, 1) and r["success"]),
     Example({"path": "tests/test_inventory.py", "runner": "unittest"},
@@ -209,7 +219,11 @@ class DoctestResult(BaseModel):
     failures: list[DoctestFailure]
 
 
-@DOMAIN.tool(kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    facts=(Fact("attempted", "the number of doctest examples in {path}"),
+           Fact("failed", "the number of doctest examples in {path} that fail")),
+    items=(Items("failures", phrase="the failing doctest examples in {path}", total="failed"),)), kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"path": "examples/textkit.py"},
             lambda r: r["attempted"] == 8 and r["failed"] == 1 and r["failures"][0]["test"].endswith("count_vowels")
             and r["failures"][0]["expected"] == "4" and r["failures"][0]["got"] == "3"),
@@ -254,7 +268,7 @@ class TimingResult(BaseModel):
     backend: str
 
 
-@DOMAIN.tool(kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=Meaning(volatile=True, none="times a statement the caller writes; timings change from run to run"), kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"statement": "sorted(data)", "setup": "data = list(range(1000, 0, -1))", "number": 100, "repeat": 3},
             lambda r: r["number"] == 100 and len(r["all_us"]) == 3 and 0 < r["best_us"] <= r["median_us"]),
 ])
@@ -295,7 +309,7 @@ class ProfileResult(BaseModel):
     stdout: str
 
 
-@DOMAIN.tool(kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=Meaning(volatile=True, none="profiles code the caller writes; its times change from run to run"), kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"code": "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nprint(fib(10))"},
             lambda r: r["stdout"].strip() == "55"
             and next(f for f in r["functions"] if f["function"] == "fib")["calls"] == 177
@@ -342,7 +356,13 @@ def _covered(report: dict) -> list[FileCoverage]:
     return files
 
 
-@DOMAIN.tool(kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    items=(Items("files", phrase="the workspace Python files that run when {path} runs", name="path",
+                 name_type="python_file", name_by="path",
+                 attributes={"percent": "share of statement lines executed", "executable": "number of statement lines",
+                             "executed": "number of statement lines executed"},
+                 units={"percent": "percent"}),)), kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"path": "tests/test_inventory.py", "mode": "unittest"},
             lambda r: next(f for f in r["files"] if f["path"] == "examples/inventory.py")["missed"] == [38]
             and r["exit_code"] == 1),
@@ -385,7 +405,7 @@ class SandboxInfo(BaseModel):
     max_output_bytes: int
 
 
-@DOMAIN.tool(kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=no_facts("describes the sandbox code runs in, not the workspace or the world"), kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({}, lambda r: r["python_version"].startswith("3.") and "pytest" in r["third_party_modules"]
             and r["working_directory"] == "/workspace" and r["network_interfaces"] in ([], ["lo"])),
 ])

@@ -14,7 +14,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, atomic_write, clip_items, clip_text
+from dive.servers.kit import (
+    Example, Fact, Items, Meaning, Takes, ToolFailure, atomic_write, clip_items, clip_text, no_facts,
+)
 
 from .domain import DOMAIN, MAX_SOURCE_CHARS, CodeState, load_source
 
@@ -94,7 +96,12 @@ def _lint(source: str, label: str, rules: str, line_length: int) -> list[Diagnos
 LineLength = Annotated[int, Field(ge=40, le=200, description="Maximum line length")]
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("python_file", "path")},
+    facts=(Fact("count", "the number of lint problems in {path}"),
+           Fact("fixable", "the number of lint problems in {path} that ruff can fix automatically")),
+    items=(Items("diagnostics", phrase="the lint problems in {path}", total="count",
+                 attributes={"code": "rule code"}),)), kind="processing", examples=[
     Example({"path": "examples/messy.py"},
             lambda r: {"E401", "F401", "E711", "F841", "F541", "I001"} <= set(r["by_code"]) and r["by_code"]["F401"] == 2),
     Example({"code": "import os\n"}, lambda r: r["count"] == 1 and r["diagnostics"][0]["code"] == "F401"
@@ -130,7 +137,7 @@ class FixResult(BaseModel):
     written: bool = Field(description="True when the fixed code was saved back to `path`")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("rewrites source; its result is the tool's own output (the fixed code, what it wrote)", path=Takes("python_file", "path")), kind="processing", writes=True, examples=[
     Example({"code": "import os, sys\nprint(sys.argv)\n"},
             lambda r: r["fixed_code"] == "import sys\n\nprint(sys.argv)\n" and r["fixes_applied"] >= 1 and r["remaining"] == []),
     Example({"path": "examples/messy.py"},
@@ -176,7 +183,8 @@ class FormatResult(BaseModel):
     written: bool
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("rewrites source; its result is the tool's own output (the formatted code, its diff, what it wrote)",
+    path=Takes("python_file", "path")), kind="processing", writes=True, examples=[
     Example({"code": "x=[1,2 ,3]\ndef f( a ):\n  return a*2\n"},
             lambda r: r["formatted_code"] == "x = [1, 2, 3]\n\n\ndef f(a):\n    return a * 2\n" and r["changed"]),
     Example({"path": "examples/fizzbuzz.py"}, lambda r: not r["changed"] and r["diff"] == ""),
@@ -233,7 +241,9 @@ def _text_or_file(state: CodeState, text: str, path: str, which: str) -> tuple[s
     return content, label
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"old_path": Takes("file", "path"), "new_path": Takes("file", "path")},
+    facts=(Fact("identical", "whether {old_path} and {new_path} have the same content"),)), kind="processing", examples=[
     Example({"old": "a\nb\nc\n", "new": "a\nB\nc\nd\n"},
             lambda r: (r["added"], r["removed"], r["hunks"]) == (2, 1, 1) and "-b\n+B\n" in r["diff"]),
     Example({"old_path": "data/stocks/MSFT.csv", "new_path": "data/stocks/archive/MSFT_2010.csv"},
@@ -332,7 +342,7 @@ class PatchResult(BaseModel):
     lines: int = Field(description="Line count of the patched file")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("changes a file with the caller's patch; its result describes the change"), kind="processing", writes=True, examples=[
     Example({"path": "examples/inventory.py",
              "patch": "@@ -36,3 +36,3 @@\n         item = self.items[sku]\n-        if quantity > item.quantity + 1:\n"
                       "+        if quantity > item.quantity:\n             raise OutOfStock(sku)\n"},

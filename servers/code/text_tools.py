@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, Memo, ToolFailure, clip_items, clip_text, content_key
+from dive.servers.kit import (
+    Example, Fact, Items, Meaning, Memo, Takes, ToolFailure, clip_items, clip_text, content_key, no_facts,
+)
 
 from . import harness
 from .domain import DOMAIN, MAX_SOURCE_CHARS, RUN_TOOL_TIMEOUT, CodeState
@@ -85,7 +87,12 @@ class SchemaValidation(BaseModel):
     errors: list[SchemaError]
 
 
-@DOMAIN.tool(kind="processing", timeout=60, examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"instance_path": Takes("file", "path"), "schema_path": Takes("file", "path")},
+    facts=(Fact("valid", "whether {instance_path} is valid against the JSON Schema in {schema_path}"),
+           Fact("error_count", "the number of violations of the JSON Schema in {schema_path} in {instance_path}")),
+    items=(Items("errors", phrase="the violations of the JSON Schema in {schema_path} in {instance_path}",
+                 total="error_count", attributes={"validator": "schema keyword that fails"}),)), kind="processing", timeout=60, examples=[
     Example({"instance_path": "samples/order_valid.json", "schema_path": "schemas/order.schema.json"},
             lambda r: r["valid"] and r["error_count"] == 0),
     Example({"instance_path": "samples/order_invalid.json", "schema_path": "schemas/order.schema.json"},
@@ -178,7 +185,11 @@ def _text_source(s: CodeState, text: str, path: str) -> str:
 Flags = Annotated[list[RegexFlag], Field(description="re flags, e.g. ['IGNORECASE', 'MULTILINE']")]
 
 
-@DOMAIN.tool(kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("file", "path")},
+    facts=(Fact("count", "the number of matches of the regular expression {pattern} in {path}"),),
+    items=(Items("matches", phrase="the matches of the regular expression {pattern} in {path}", total="count",
+                 complete_unless="truncated"),)), kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"pattern": r"(?P<year>\d{4})-(\d{2})-(\d{2})", "text": "from 2024-03-15 to 2024-04-01"},
             lambda r: r["count"] == 2 and r["matches"][0]["groups"] == ["2024", "03", "15"]
             and r["matches"][1]["start"] == 19 and r["matches"][0]["named"] == {"year": "2024"}
@@ -211,7 +222,7 @@ class RegexReplaceResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=no_facts("rewrites text with the caller's pattern and replacement; the new text is the tool's own output"), kind="processing", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"pattern": r"(\d{4})-(\d{2})-(\d{2})", "replacement": r"\3/\2/\1", "text": "due 2024-03-15, paid 2024-04-01"},
             lambda r: r["result"] == "due 15/03/2024, paid 01/04/2024" and r["replacements"] == 2),
     Example({"pattern": r"\s+", "replacement": " ", "text": "a   b \t c", "count": 1},

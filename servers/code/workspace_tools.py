@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, atomic_write, clip_items
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, atomic_write, clip_items, no_facts
 
 from . import harness
 from .line_search import search_tree
@@ -27,7 +27,7 @@ class WriteResult(BaseModel):
     created: bool = Field(description="True when the file did not exist before")
 
 
-@DOMAIN.tool(kind="processing", writes=True, examples=[
+@DOMAIN.tool(meaning=no_facts("writes the caller's content; its result describes the write"), kind="processing", writes=True, examples=[
     Example({"path": "scratch/hello.py", "content": "print('hello')\n"},
             lambda r: r["path"] == "scratch/hello.py" and r["created"] and r["lines"] == 1 and r["bytes"] == 15),
     Example({"path": "examples/fizzbuzz.py", "content": "print('replaced')\n"}, lambda r: not r["created"]),
@@ -63,7 +63,9 @@ class ReadResult(BaseModel):
     truncated: bool = Field(description="True when lines after end_line were left out")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("file", "path")},
+    facts=(Fact("total_lines", "the number of lines in {path}"),)), kind="retrieval", examples=[
     Example({"path": "examples/fizzbuzz.py"},
             lambda r: r["text"].startswith('"""Print FizzBuzz') and r["total_lines"] == 27 and not r["truncated"]),
     Example({"path": "data/elements.csv", "start_line": 2, "max_lines": 1},
@@ -105,7 +107,12 @@ class FileListing(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("directory", "path")},
+    items=(Items("entries", phrase="the files and folders under {path}", total="count", complete_unless="truncated",
+                 name="path", name_type="file", name_by="path",
+                 attributes={"size": "size", "lines": "number of lines"},
+                 units={"size": "bytes", "lines": "lines"}),)), kind="retrieval", examples=[
     Example({"path": "tests"}, lambda r: {e["path"] for e in r["entries"]} == {"tests/__init__.py", "tests/test_textkit.py",
                                                                              "tests/test_inventory.py"}),
     Example({"path": ".", "pattern": "*.csv"},
@@ -172,7 +179,12 @@ class SearchResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("directory", "path")},
+    facts=(Fact("total", "the number of lines containing {pattern} in the files under {path}"),),
+    items=(Items("hits", phrase="the lines containing {pattern} in the files under {path}", total="total",
+                 complete_unless="truncated"),
+           Items("files", phrase="the files under {path} that contain {pattern}", name_type="file", name_by="path"))), kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
     Example({"pattern": "import unittest"},
             lambda r: r["files"] == ["tests/test_inventory.py"] and r["hits"][0]["line"] == 1),
     Example({"pattern": r"def \w+\(self", "regex": True, "glob": "examples/*.py"},
