@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +23,13 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticSerializationError
 
 from dive import __version__
-from dive.world import World
+from dive.world import World, dive_home
 from dive.world.ontology import ontology_json
 
-from .errors import ToolFailure, describe_exception
+from .errors import HostPaths, ToolFailure, describe_exception, public_message
 from .limits import MAX_RESULT_BYTES
 from .meaning import Meaning
 from .sessions import DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, SessionContext, SessionStore
@@ -179,6 +182,7 @@ class DomainServer:
         self.domain = domain
         self.tool_timeout = tool_timeout
         self.sessions: SessionStore[Any] = SessionStore(domain.state, world, options=options, scratch=scratch)
+        self.host_paths = HostPaths(_host_folders(self.sessions.root.parent))
         self.mcp = MCPServer(
             name=f"dive-{domain.name}",
             title=f"DIVE {domain.name} tools",
@@ -221,6 +225,13 @@ class DomainServer:
             if self.domain.on_close is not None:
                 self.domain.on_close()
 
+    def _failure(self, message: str) -> ToolFailure:
+        """The tool error a caller sees: the server's own paths hidden (the world, session folders, caches, the
+        installation), and clipped to a readable length."""
+        if self.sessions.world_root is not None:
+            self.host_paths.add([self.sessions.world_root])
+        return ToolFailure(public_message(message, self.host_paths))
+
     def session_key(self, ctx: Context) -> str:
         """Name the calling session (see `dive.servers.kit.sessions`)."""
         rc = ctx.request_context
@@ -258,7 +269,7 @@ class DomainServer:
                         if isinstance(name, str) and f"meta:{name}" != key:
                             await anyio.to_thread.run_sync(self.sessions.end, f"meta:{name}")
             except Exception as exc:  # a session that cannot start is the caller's error to see, not a crash
-                raise ToolFailure(f"could not start a session: {describe_exception(exc)}") from exc
+                raise self._failure(f"could not start a session: {describe_exception(exc)}") from exc
             async with entry.lock:
                 try:
                     with anyio.fail_after(timeout):
@@ -273,14 +284,11 @@ class DomainServer:
                         f"{spec.name} timed out after {timeout:g} s; ask for less work or try a narrower request"
                     ) from None
                 except Exception as exc:  # every failure becomes a tool error, never a crashed server
-                    raise ToolFailure(describe_exception(exc)) from exc
-            size = len(result.model_dump_json()) if isinstance(result, BaseModel) else len(json.dumps(result))
-            if size > MAX_RESULT_BYTES:
-                raise ToolFailure(
-                    f"{spec.name} produced {size} bytes, over the {MAX_RESULT_BYTES}-byte limit; "
-                    "ask for a smaller range (limit/offset) or a narrower query"
-                )
-            return result
+                    raise self._failure(describe_exception(exc)) from exc
+            try:
+                return _sendable(spec.name, result)
+            except ToolFailure as exc:
+                raise self._failure(str(exc)) from None
 
         ctx_param = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)
         call.__signature__ = signature.replace(  # type: ignore[attr-defined]
@@ -290,3 +298,63 @@ class DomainServer:
         call.__name__ = spec.name
         call.__doc__ = spec.description
         return call
+
+
+def _host_folders(scratch: Path) -> list[Path]:
+    """Folders of this machine whose paths a caller never needs to see."""
+    return [scratch, Path(tempfile.gettempdir()), dive_home(), Path(sys.prefix), Path(sys.base_prefix),
+            Path(__file__).resolve().parents[2], Path.home()]
+
+
+def _sendable(name: str, result: Any) -> Any:
+    """`result` as it can go on the wire, or the tool error that says why it cannot: text that is not Unicode
+    (an undecodable file name) is sent with the odd characters escaped; a number JSON cannot carry (infinite,
+    NaN) and a result over `MAX_RESULT_BYTES` are refused, so no client receives a result off its schema."""
+    if not isinstance(result, BaseModel):
+        try:
+            text = json.dumps(result, allow_nan=False)
+        except ValueError:
+            raise ToolFailure(_NOT_FINITE.format(name=name)) from None
+    else:
+        try:
+            text = result.model_dump_json()
+        except PydanticSerializationError:
+            try:
+                result = type(result).model_validate(_escape_surrogates(result.model_dump()))
+                text = result.model_dump_json()
+            except Exception:
+                raise ToolFailure(f"{name} produced text that is not valid Unicode and cannot be sent") from None
+        if "null" in text and _has_non_finite(result.model_dump()):
+            raise ToolFailure(_NOT_FINITE.format(name=name))
+    if len(text) > MAX_RESULT_BYTES:
+        raise ToolFailure(
+            f"{name} produced {len(text)} bytes, over the {MAX_RESULT_BYTES}-byte limit; "
+            "ask for a smaller range (limit/offset) or a narrower query"
+        )
+    return result
+
+
+_NOT_FINITE = ("{name} computed a number that is not finite (infinite or NaN, e.g. from an overflow), which its "
+               "result cannot carry; use inputs of a smaller magnitude")
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_surrogates(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_escape_surrogates(v) for v in value)
+    return value

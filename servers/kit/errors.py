@@ -1,11 +1,19 @@
-"""The one error type a tool raises, and how other exceptions become tool errors a model can act on."""
+"""The one error type a tool raises, and the one mapping by which every other exception becomes a tool error a
+model can act on: a sentence that says what to change, without the server's own paths."""
 
 from __future__ import annotations
 
 import errno
+import os
+import re
 import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
 
 from mcp.server.mcpserver.exceptions import ToolError
+
+#: Longest error message a tool returns; longer ones (a caller's 5 MB path echoed back) are clipped.
+MAX_ERROR_CHARS = 2_000
 
 
 class ToolFailure(ToolError):
@@ -13,6 +21,20 @@ class ToolFailure(ToolError):
 
     The kit turns it into an MCP tool result with `isError: true`, never a crashed server.
     """
+
+
+_OS_ERRORS = {
+    errno.ENAMETOOLONG: "a file name or path is too long (at most 255 bytes a name); use a shorter name",
+    errno.ELOOP: "too many levels of symbolic links",
+    errno.ENOSPC: "no space left for this session's files; delete some files or write less",
+    errno.EDQUOT: "no space left for this session's files; delete some files or write less",
+    errno.EFBIG: "the file would be larger than this session may write; write less",
+    errno.ENXIO: "not a regular file (a FIFO, socket or device), which tools do not open",
+    errno.EMFILE: "too many open files in the server; try again with fewer files at once",
+    errno.ENOTEMPTY: "directory not empty",
+    errno.EXDEV: "cannot move across filesystems",
+    errno.EINVAL: "invalid argument",
+}
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -29,14 +51,71 @@ def describe_exception(exc: BaseException) -> str:
         return f"already exists: {_path_of(exc)}"
     if isinstance(exc, PermissionError):
         return f"permission denied: {_path_of(exc)}"
-    if isinstance(exc, OSError) and exc.errno == errno.ENOTEMPTY:
-        return f"directory not empty: {_path_of(exc)}"
+    if isinstance(exc, OSError) and exc.errno is not None:
+        reason = _OS_ERRORS.get(exc.errno) or (os.strerror(exc.errno) or "operating system error").lower()
+        return f"{reason}: {_path_of(exc)}" if exc.filename is not None else reason
     if isinstance(exc, sqlite3.Error):
         return f"SQLite error: {exc}"
-    if isinstance(exc, (ValueError, KeyError, LookupError, UnicodeError)):
+    if isinstance(exc, OverflowError):
+        return f"a number is out of range ({exc}); use a smaller value"
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to process; send a flatter value"
+    if isinstance(exc, MemoryError):
+        return "the request needs more memory than the server allows; ask for less (a smaller range or input)"
+    if isinstance(exc, ZeroDivisionError):
+        return f"division by zero ({exc}); check the inputs for zeros"
+    if isinstance(exc, (ValueError, KeyError, LookupError, UnicodeError, TypeError, ArithmeticError)):
         return f"{type(exc).__name__}: {exc}"
     return f"internal error ({type(exc).__name__}): {exc}"
 
 
 def _path_of(exc: OSError) -> str:
-    return str(exc.filename) if exc.filename is not None else str(exc)
+    if exc.filename is None:
+        return os.strerror(exc.errno) if exc.errno else str(exc)
+    name = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes)) else str(exc.filename)
+    return name if len(name) <= 200 else name[:200] + "…"
+
+
+class HostPaths:
+    """Hides the server's own folders (sessions, the world, caches, the installation) in text meant for a
+    caller: a path under one of them is shown by its last component only."""
+
+    def __init__(self, roots: Iterable[str | Path]) -> None:
+        self._roots: list[str] = []
+        self._pattern: re.Pattern[str] | None = None
+        self.add(roots)
+
+    def add(self, roots: Iterable[str | Path]) -> None:
+        """Hide these folders too."""
+        before = len(self._roots)
+        for root in roots:
+            text = str(root).rstrip("/")
+            if text.startswith("/") and len(text) > 1 and text not in self._roots:
+                self._roots.append(text)
+                resolved = os.path.realpath(text)
+                if resolved != text and resolved not in self._roots:
+                    self._roots.append(resolved)
+        if len(self._roots) == before:
+            return
+        alternatives = "|".join(re.escape(r) for r in sorted(self._roots, key=len, reverse=True))
+        self._pattern = re.compile(rf"(?:{alternatives})(?![\w.-])(?:/[^\s'\"`,;:)\]}}]*)?") if alternatives else None
+
+    def hide(self, text: str) -> str:
+        """`text` with every host path under a hidden folder cut to its last component."""
+        if self._pattern is None or "/" not in text:
+            return text
+        return self._pattern.sub(_last_component, text)
+
+
+def _last_component(match: re.Match[str]) -> str:
+    name = match.group(0).rstrip("/").rsplit("/", 1)[-1]
+    return name or "."
+
+
+def public_message(text: str, paths: HostPaths | None = None) -> str:
+    """An error message fit for a caller: host paths hidden, at most `MAX_ERROR_CHARS` long."""
+    if paths is not None:
+        text = paths.hide(text)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + f"…[{len(text) - MAX_ERROR_CHARS} more characters]"
+    return text

@@ -9,6 +9,10 @@ from pathlib import Path, PurePosixPath
 
 from .errors import ToolFailure
 
+#: Longest file name and path the filesystem accepts (Linux's NAME_MAX and PATH_MAX).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
 
 def resolve_in_root(root: Path, user_path: str, *, must_exist: bool = False) -> Path:
     """Map a workspace-relative path to a real path inside `root`, or refuse it.
@@ -20,6 +24,12 @@ def resolve_in_root(root: Path, user_path: str, *, must_exist: bool = False) -> 
         raise ToolFailure("path must be a non-empty workspace-relative path such as 'notes/todo.md' or '.'")
     if "\x00" in user_path:
         raise ToolFailure("path contains a null byte; refused")
+    try:
+        encoded = user_path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ToolFailure("path is not valid Unicode text (it holds a lone surrogate such as \\ud800)") from None
+    if len(encoded) > MAX_PATH_BYTES or any(len(part.encode()) > MAX_NAME_BYTES for part in user_path.split("/")):
+        raise ToolFailure(f"path is too long: at most {MAX_NAME_BYTES} bytes a name and {MAX_PATH_BYTES} bytes in all")
     normalised = user_path.replace("\\", "/")
     if normalised.startswith("/") or (len(normalised) > 1 and normalised[1] == ":"):
         raise ToolFailure(f"absolute paths are outside the workspace; use a relative path instead of {user_path!r}")

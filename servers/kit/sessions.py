@@ -184,6 +184,16 @@ class SessionStore(Generic[StateT]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def root(self) -> Path:
+        """The folder that holds this store's session folders."""
+        return self._root
+
+    @property
+    def world_root(self) -> Path | None:
+        """The world's folder, once the world is loaded."""
+        return self._world.root if self._world is not None else None
+
     def get(self, key: str) -> _Entry[StateT]:
         """The entry for `key`, creating its state on first use."""
         with self._mutex:
