@@ -6,10 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
+
 from dive.world import World, ensure_world
 
 from . import get_domain
 from .kit import DEFAULT_TOOL_TIMEOUT, DomainServer
+from .kit.wire import serve_stdio
 
 
 def open_server(
@@ -41,7 +44,7 @@ def serve(
     logging.getLogger("mcp").setLevel(logging.WARNING)
     try:
         if transport == "stdio":
-            server.mcp.run("stdio")
+            anyio.run(serve_stdio, server.mcp)
         elif transport == "http":
             server.mcp.run("streamable-http", host=host, port=port)
         else:
