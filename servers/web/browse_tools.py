@@ -12,9 +12,11 @@ from typing import Annotated, Any, Literal
 
 from dive.servers.kit import (
     Example,
+    Takes,
     ToolFailure,
     atomic_write,
     clip_text,
+    no_facts,
     relative_to_root,
     resolve_in_root,
 )
@@ -58,7 +60,7 @@ def _london_check(r: dict, w) -> bool:
     return r["status"] == 200 and "London, United Kingdom" in r["title"] and "Population\t8,961,989" in r["text"]
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("returns a page's rendered text: the facts in it are prose, not fields a question can point to (live figures included); its lengths depend on the browser's rendering", url=Takes("page", "url")), kind="retrieval", timeout=45, examples=[
     Example({"url": "/cities/2643743.html"}, _london_check),
     Example({"url": "/elements/Fe.html", "max_chars": 400},
             lambda r: r["text"].startswith("Home") and r["truncated"] and r["text_chars"] > 400),
@@ -95,7 +97,7 @@ class PageTextView(BaseModel):
     total_chars: int
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("reads the open tab's rendered text (or the part a selector the caller writes picks): prose, not fields a question can point to", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/countries/FR.html", "selector": "table.facts"},
             lambda r: "Capital\tParis" in r["text"] and r["title"].startswith("France")),
 ])
@@ -151,7 +153,7 @@ async def _locate_clickable(page: Any, text: str | None, selector: str | None, e
     return loc.nth(index), what, count
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("reports the browser tab's state after a click the caller chose"), kind="retrieval", timeout=45, examples=[
     Example({"text": "Next: Cobalt", "url": "/elements/Fe.html"},
             lambda r: r["navigated"] and r["url"].endswith("/elements/Co.html") and r["title"].startswith("Cobalt")),
 ])
@@ -196,7 +198,7 @@ async def browser_click(
     return ActionResult(**await b.call(run()))
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("reports the browser tab's state after following a link the caller chose"), kind="retrieval", timeout=45, examples=[
     Example({"link_text": "Heathrow", "url": "/cities/2643743.html"},
             lambda r: r["url"].endswith("/airports/LHR.html") and "EGLL" in r["text"]),
 ])
@@ -234,7 +236,7 @@ async def browser_follow_link(
     return ActionResult(**await b.call(run()))
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("reports the browser tab's state after going back in its own history"), kind="retrieval", timeout=45, examples=[
     Example({"url": "/elements/Fe.html", "then_open": "/elements/Co.html"},
             lambda r: r["navigated"] and r["url"].endswith("/elements/Fe.html")),
 ])
@@ -274,7 +276,7 @@ class HistoryView(BaseModel):
     visited: list[str] = Field(description="Pages the tab has shown, oldest first.")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("reports the browser tab's own history, not facts about the world"), kind="retrieval", examples=[
     Example({"visit": ["/elements/Fe.html", "/elements/Co.html"]},
             lambda r: [u.rsplit("/", 1)[-1] for u in r["visited"]] == ["Fe.html", "Co.html"]
             and r["current_url"].endswith("/elements/Co.html")),
@@ -313,7 +315,7 @@ async def _field_locator(page: Any, form: Any, key: str):
     raise ToolFailure(f"the form on {page.url} has no field {key!r} (by name, id or label); its fields: {', '.join(names)}")
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("reports the browser tab's state after filling a form with the caller's values; a question would have to spell out the form and its values"), kind="retrieval", timeout=45, examples=[
     Example({"url": "/forms/lookup.html", "fields": {"q": "LHR", "type": "Airport"}},
             lambda r: r["submitted"] and "/api/lookup" in r["url"] and "London Heathrow Airport" in r["text"]),
     Example({"url": "/forms/contact.html", "fields": {"Your name": "Ada", "email": "ada@example.org",
@@ -388,7 +390,7 @@ async def browser_fill_form(
     return FillResult(**await b.call(run()))
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("a page's facts come as label/value rows ('Population' | '8,961,989') that a meaning cannot yet address by label; their values are display strings (names where the ontology holds codes or ids, thousands separators, units in labels)", url=Takes("page", "url")), kind="retrieval", timeout=45, examples=[
     Example({"url": "/stocks/MSFT.html", "caption_contains": "closing prices", "max_rows": 3},
             lambda r: r["tables"][0]["columns"] == ["Date", "Price"] and r["tables"][0]["rows"][0][0] == "2000-01-01"),
 ])
@@ -419,7 +421,7 @@ class WaitResult(BaseModel):
     text: str = Field(description="Text of the first matching element ('' when waiting for it to go away).")
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("waits on a CSS selector the caller writes; its count and text answer the selector, which a question cannot name"), kind="retrieval", timeout=45, examples=[
     Example({"url": "/countries/FR.html", "selector": "table.facts td"},
             lambda r: r["count"] == 9 and r["text"] == "Paris"),
 ])
@@ -463,7 +465,7 @@ class QueryResult(BaseModel):
     items: list[QueryItem]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("answers a CSS selector the caller writes; a question cannot name the selector"), kind="retrieval", examples=[
     Example({"url": "/cities/2643743.html", "selector": "main a[href*='airports/']"},
             lambda r: r["count"] == 7 and r["items"][3]["text"] == "London Heathrow Airport (LHR)"),
     Example({"url": "/index.html", "selector": "nav a", "attribute": "href", "limit": 2},
@@ -510,7 +512,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-@DOMAIN.tool(kind="retrieval", writes=True, timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("saves a screenshot under a name the caller chose; its pixel size and bytes are the browser's rendering, not facts"), kind="retrieval", writes=True, timeout=45, examples=[
     Example({"url": "/elements/Fe.html", "name": "iron"},
             lambda r: r["path"] == "screenshots/iron.png" and r["width"] == 1280 and r["bytes"] > 1000),
 ])
@@ -557,7 +559,7 @@ class ScreenshotList(BaseModel):
     screenshots: list[ScreenshotInfo]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("lists the session's own screenshots"), kind="retrieval", examples=[
     Example({}, lambda r: r["count"] == 0 and r["screenshots"] == []),
 ])
 def list_screenshots(s: WebState) -> ScreenshotList:
@@ -588,7 +590,7 @@ class NetworkLog(BaseModel):
     requests: list[NetworkEntry]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("reports the browser's own requests (status, outcome), not facts about the world"), kind="retrieval", examples=[
     Example({"url": "/elements/Fe.html"},
             lambda r: [(e["resource_type"], e["url"].rsplit("/", 1)[-1], e["status"]) for e in r["requests"]]
             == [("document", "Fe.html", 200), ("stylesheet", "style.css", 200)]),
@@ -632,7 +634,7 @@ def _norm_line(line: str) -> str:
     return " ".join(line.replace("\t", " ").replace("|", " ").split())
 
 
-@DOMAIN.tool(kind="retrieval", timeout=45, examples=[
+@DOMAIN.tool(meaning=no_facts("compares a page as served with the browser's rendering of it; its lines and counts are the tools' text extraction, not facts", url=Takes("page", "url")), kind="retrieval", timeout=45, examples=[
     Example({"url": "/elements/Fe.html"}, lambda r: r["only_rendered"] == [] and r["only_raw"] == []
             and r["rendered_lines"] > 5),
 ])

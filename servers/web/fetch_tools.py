@@ -9,7 +9,7 @@ from collections import deque
 from typing import Annotated, Any, Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from dive.servers.kit import Example, ToolFailure, clip_text
+from dive.servers.kit import Example, Items, Meaning, Takes, ToolFailure, clip_text, no_facts
 from pydantic import BaseModel, Field
 
 from . import html_extract as hx
@@ -56,7 +56,7 @@ class FetchResponse(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("returns a response as served (raw HTML source, status, content type, redirects); the facts on a page are not fields of it", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/elements/Fe.html"}, lambda r: r["status"] == 200 and r["content_type"] == "text/html"
             and "<h1>Iron (Fe)</h1>" in r["body"]),
     Example({"url": "/no/such/page.html"}, lambda r: r["status"] == 404),
@@ -84,7 +84,7 @@ class HeadersResult(BaseModel):
     redirects: list[RedirectHop]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("HTTP status and headers say how the site serves a URL, not facts about the world", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/style.css"}, lambda r: r["status"] == 200 and r["headers"]["content-type"].startswith("text/css")),
     Example({"url": "/api/contact", "method": "GET"}, lambda r: r["status"] == 405 and r["headers"]["allow"] == "POST"),
 ])
@@ -132,7 +132,7 @@ def _json_pointer(doc: Any, pointer: str) -> Any:
     return node
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("returns the JSON answering a request the caller composes (endpoint and query string); a question would have to spell the request out"), kind="retrieval", examples=[
     Example({"url": "/api/lookup?q=LHR&type=airport&format=json", "pointer": "/results/0/name"},
             lambda r: r["data"] == "London Heathrow Airport"),
     Example({"url": "/api/lookup?q=Fe&format=json"}, lambda r: r["data"]["results"][0]["id"] == "element:Fe"),
@@ -167,7 +167,7 @@ class PageText(BaseModel):
     total_chars: int
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("returns a page's readable text: the facts in it are prose, not fields a question can point to; its lengths depend on the tool's text extraction", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/cities/2643743.html"},
             lambda r, w: r["title"].startswith("London, United Kingdom")
             and f"Population | {_city_population(w, 2643743):,}" in r["text"]),
@@ -203,7 +203,7 @@ class LinksResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"url": Takes("page", "url")}, items=(Items("links", name="url", name_type="page", name_by="url", attributes={"text": "link text"}),)), kind="retrieval", examples=[
     Example({"url": "/elements/Fe.html", "include_navigation": False},
             lambda r: [(link["text"], link["url"].rsplit("/", 1)[-1]) for link in r["links"]]
             == [("Previous: Manganese", "Mn.html"), ("Next: Cobalt", "Co.html")]),
@@ -250,7 +250,7 @@ class PageMetadata(BaseModel):
     script_count: int = Field(description="<script> elements: a hint that browser_open may show more text.")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("its title, description and headings restate the page's own text; its counts of words, links, tables and scripts follow the site's page templates (and menus), not the world", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/countries/FR.html"}, lambda r: r["title"] == "France - DIVE World Atlas"
             and r["headings"][0] == {"level": 1, "text": "France"} and r["description"].startswith("France")),
 ])
@@ -298,7 +298,7 @@ def tables_result(url: str, raw: list[dict], caption_contains: str | None, max_r
     return TablesResult(url=url, count=len(tables), tables=tables)
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("a page's facts come as label/value rows ('Population' | '8,961,989') that a meaning cannot yet address by label; their values are display strings (names where the ontology holds codes or ids, thousands separators, units in labels)", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/countries/FR.html", "caption_contains": "largest cities"},
             lambda r: r["tables"][0]["columns"] == ["City", "Population", "Time zone"]
             and r["tables"][0]["rows"][0][0] == "Paris"),
@@ -330,7 +330,7 @@ class FindResult(BaseModel):
     matches: list[TextMatch]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("finds the caller's text or pattern in a page; the matches echo the pattern and a question would have to spell it out", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/cities/2643743.html", "pattern": "Heathrow"},
             lambda r: r["count"] >= 1 and "(LHR)" in r["matches"][0]["text"]),
     Example({"url": "/elements/Fe.html", "pattern": r"atomic number \d+", "regex": True},
@@ -372,7 +372,7 @@ class SelectResult(BaseModel):
     elements: list[SelectedElement]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("answers a CSS selector the caller writes; a question cannot name the selector", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/countries/FR.html", "selector": "table.facts th"},
             lambda r: [e["text"] for e in r["elements"]][:3] == ["Capital", "Continent", "Population"]),
     Example({"url": "/index.html", "selector": "nav a", "attribute": "href"},
@@ -426,7 +426,7 @@ class FormsResult(BaseModel):
     forms: list[FormInfo]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("describes the structure of a page's forms (fields, actions, options), not facts about the world", url=Takes("page", "url")), kind="retrieval", examples=[
     Example({"url": "/forms/contact.html"}, lambda r: r["forms"][0]["method"] == "post"
             and r["forms"][0]["action"].endswith("/api/contact")
             and [f["name"] for f in r["forms"][0]["fields"] if f["name"]] == ["name", "email", "topic", "message"]),
@@ -453,7 +453,7 @@ class SubmitResult(BaseModel):
     tables: list[TableData]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("returns the page a form submission with the caller's field values answers; a question would have to spell out the form and its values"), kind="retrieval", examples=[
     Example({"url": "/forms/lookup.html", "fields": {"q": "Fe", "type": "element"}},
             lambda r: r["status"] == 200 and r["tables"][0]["rows"][0][:3] == ["element", "Iron", "Fe"]),
     Example({"url": "/forms/contact.html", "fields": {"name": "Ada", "email": "ada@example.org",
@@ -514,7 +514,7 @@ class CrawlResult(BaseModel):
     reached_limit: bool = Field(description="True when max_pages stopped the crawl before it ran out of links.")
 
 
-@DOMAIN.tool(kind="retrieval", timeout=90, examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"url": Takes("page", "url")}, items=(Items("pages", phrase="the atlas pages at a content-link distance of at most {max_depth} from {url}", name="url", name_type="page", name_by="url", complete_unless="reached_limit", attributes={"links_out": "number of content links"}),)), kind="retrieval", timeout=90, examples=[
     Example({"url": "/stocks/index.html", "max_depth": 1},
             lambda r: r["count"] == 6 and {p["url"].rsplit("/", 1)[-1] for p in r["pages"] if p["depth"] == 1}
             == {"AAPL.html", "AMZN.html", "GOOG.html", "IBM.html", "MSFT.html"}),
@@ -583,7 +583,7 @@ class LinkCheckResult(BaseModel):
     links: list[LinkStatus]
 
 
-@DOMAIN.tool(kind="retrieval", timeout=90, examples=[
+@DOMAIN.tool(meaning=no_facts("reports the HTTP statuses this server gets for a page's links (on the offline site every link works); a page-limited check, not a fact about the world", url=Takes("page", "url")), kind="retrieval", timeout=90, examples=[
     Example({"url": "/cities/2643743.html"}, lambda r: r["checked"] >= 10 and r["broken"] == 0
             and all(x["status"] == 200 for x in r["links"])),
 ])

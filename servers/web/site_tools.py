@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, no_facts
 from pydantic import BaseModel, Field
 
 from .site_server import CONTACT_TOPICS, LOOKUP_KINDS
@@ -26,7 +26,7 @@ class SiteInfo(BaseModel):
     allow_hosts: list[str]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("describes the site's layout (sections, page counts, forms) and this server's network policy, not the world"), kind="retrieval", examples=[
     Example({}, lambda r: r["base_url"] == "http://atlas.dive.test/index.html" and r["sections"]["elements"] >= 118
             and any(u.endswith("/forms/lookup.html") for u in r["forms"])),
 ])
@@ -70,7 +70,7 @@ class SearchResult(BaseModel):
     results: list[SearchHit]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("ranks pages by relevance; which pages come back, and in what order, is the engine's choice, not a fact"), kind="retrieval", examples=[
     Example({"query": "London Heathrow airport"}, lambda r: r["results"][0]["path"] == "/airports/LHR.html"),
     Example({"query": "iron chemical element", "section": "elements"},
             lambda r: r["results"][0]["entity_id"] == "element:Fe"),
@@ -103,7 +103,7 @@ class EntityPages(BaseModel):
     pages: list[PageRef] = Field(description="The entity's page first, then its JavaScript-only live page if it has one.")
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"entity_id": Takes("entity", "entity_id")}, facts=(Fact("pages[].url", "the atlas page about {entity_id}", refers_to="page", by="url"),)), kind="retrieval", examples=[
     Example({"entity_id": "element:Fe"}, lambda r: r["pages"][0]["path"] == "/elements/Fe.html"
             and r["pages"][0]["title"] == "Iron (Fe)"),
     Example({"entity_id": "country:FR"}, lambda r: r["pages"][0]["url"].endswith("/countries/FR.html")),
@@ -132,7 +132,7 @@ class SitePages(BaseModel):
     pages: list[PageRef]
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("lists a site section page by page; how many pages a section has (its index page included) describes the site's layout, not the world"), kind="retrieval", examples=[
     Example({"section": "stocks"}, lambda r: r["total"] == 6 and any(p["path"] == "/stocks/MSFT.html" for p in r["pages"])),
     Example({"section": "elements", "title_contains": "iron"}, lambda r: [p["title"] for p in r["pages"]] == ["Iron (Fe)"]),
 ])
@@ -178,7 +178,7 @@ def _site_path(s: WebState, url: str) -> str:
     return "/index.html" if path == "/" else path
 
 
-@DOMAIN.tool(kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"url": Takes("page", "url")}, items=(Items("links", phrase="the atlas pages linking to {url}, counted once per link text (menus aside)", name="url", name_type="page", name_by="url", total="count", complete_unless="truncated", attributes={"anchor_text": "link text"}),)), kind="retrieval", examples=[
     Example({"url": "/elements/Fe.html"}, lambda r: {b["anchor_text"] for b in r["links"]} >= {"Iron", "Next: Iron", "Previous: Iron"}),
 ])
 def find_backlinks(
@@ -204,7 +204,7 @@ class PolicyVerdict(BaseModel):
     policy: str = Field(description="What this server may reach.")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("says what this server's network policy allows, not facts about the world"), kind="processing", examples=[
     Example({"url": "http://169.254.169.254/latest/meta-data/"}, lambda r: r["allowed"] is False and "metadata" in r["reason"]),
     Example({"url": "/index.html"}, lambda r: r["allowed"] is True and r["world_site"] is True),
     Example({"url": "file:///etc/passwd"}, lambda r: r["allowed"] is False and "scheme" in r["reason"]),

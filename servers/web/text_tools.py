@@ -8,7 +8,7 @@ import sqlite3
 from typing import Annotated
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
-from dive.servers.kit import Example, ToolFailure, clip_text
+from dive.servers.kit import Example, ToolFailure, clip_text, no_facts
 from pydantic import BaseModel, Field
 
 from . import html_extract as hx
@@ -32,7 +32,7 @@ class ParsedURL(BaseModel):
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("splits a URL the caller supplies; every part is written in the URL itself"), kind="processing", examples=[
     Example({"url": "../airports/LHR.html?x=1&y=a%20b#top", "base": "http://example.org/cities/2643743.html"},
             lambda r: r["url"] == "http://example.org/airports/LHR.html?x=1&y=a%20b#top"
             and r["query"] == [["x", "1"], ["y", "a b"]] and r["port"] == 80 and r["fragment"] == "top"),
@@ -66,7 +66,7 @@ class BuiltURL(BaseModel):
     url: str
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("composes a URL from parts the caller supplies"), kind="processing", examples=[
     Example({"base": "http://127.0.0.1:8000/forms/lookup.html", "path": "/api/lookup",
              "params": {"q": "São Paulo", "type": "city"}},
             lambda r: r["url"] == "http://127.0.0.1:8000/api/lookup?q=S%C3%A3o+Paulo&type=city"),
@@ -97,7 +97,7 @@ class HtmlText(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("converts HTML the caller supplies; a question would have to spell the HTML out"), kind="processing", examples=[
     Example({"html": "<html><head><title>T</title><style>p{}</style></head><body><h1>Hi</h1><p>One <b>two</b></p>"
                      "<script>x()</script><a href='/a'>A</a></body></html>", "base_url": "http://h/x/"},
             lambda r: r["title"] == "T" and r["text"] == "Hi\nOne two\nA" and r["links"] == [{"text": "A", "url": "http://h/a"}]),
@@ -130,7 +130,7 @@ class RankedPassages(BaseModel):
     passages: list[Passage]
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("ranks passages of text the caller supplies by relevance; a rank is the engine's choice, not a fact"), kind="processing", examples=[
     Example({"text": "Paris is the capital of France.\n\nBerlin is the capital of Germany.\n\nIron melts at 1538 C.",
              "query": "capital of Germany"},
             lambda r: r["passages"][0]["text"].startswith("Berlin") and r["passage_count"] == 3),
@@ -179,7 +179,7 @@ class KeyValues(BaseModel):
 _NUMBER = re.compile(r"^[-+−]?\d[\d,]*(\.\d+)?")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("reads labelled values out of text the caller supplies; a question would have to spell the text out"), kind="processing", examples=[
     Example({"text": "Live population estimate: 561,654\nTemperature now: 16.8 °C\nAir quality index: 158"},
             lambda r: r["numbers"] == {"Live population estimate": 561654.0, "Temperature now": 16.8,
                                        "Air quality index": 158.0}),
@@ -221,7 +221,7 @@ class TextDiff(BaseModel):
     unified_diff: str = Field(description="A unified diff, clipped.")
 
 
-@DOMAIN.tool(kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("compares two texts the caller supplies; a question would have to spell them out"), kind="processing", examples=[
     Example({"a": "Population: 100\nArea: 5", "b": "Population: 120\nArea: 5"},
             lambda r: r["only_in_a"] == ["Population: 100"] and r["only_in_b"] == ["Population: 120"] and r["common"] == 1),
 ])
