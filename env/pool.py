@@ -2,11 +2,15 @@
 
 It connects to every server of a standard client config concurrently, lists their tools, calls
 them with timeouts, and records every call into a `Trace`. A server that dies is reported as a
-failed call (never a hang) and named in every later call to it.
+failed call (never a hang) and named in every later call to it; so is one that stops answering
+altogether (a call times out and it does not even list its tools): the pool kills a process it
+started then, so that it can be restarted like a crashed one.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from collections.abc import Mapping
@@ -29,6 +33,10 @@ FRESH_META_KEY = "dive/fresh"
 ENDED_META_KEY = "dive/ended"
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 60.0
+#: After a call times out, how long the server has to list its tools before it counts as hung.
+HANG_PROBE_TIMEOUT = 5.0
+#: The environment variable that marks the processes the pool starts, so it can find one it must kill.
+_MARK = "DIVE_POOL_SERVER"
 
 
 class PoolError(RuntimeError):
@@ -51,7 +59,50 @@ def _target(config: ServerConfig) -> Any:
     if config.url:
         return config.url
     assert config.command is not None
-    return StdioServerParameters(command=config.command, args=config.args, env=config.env, cwd=config.cwd)
+    env = {**(config.env or {}), _MARK: uuid.uuid4().hex}
+    return StdioServerParameters(command=config.command, args=config.args, env=env, cwd=config.cwd)
+
+
+def _processes_of(target: Any) -> list[int]:
+    """The processes this process started for `target` (a stdio server), found by the mark in their environment."""
+    if not isinstance(target, StdioServerParameters) or not (target.env or {}).get(_MARK):
+        return []
+    mark = f"{_MARK}={target.env[_MARK]}".encode()  # type: ignore[index]
+    found = []
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+            if parent != os.getpid():
+                continue
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if mark in f.read().split(b"\0"):
+                    found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _resume_group(pid: int) -> None:
+    """Let a stopped server run again, so it can see its input close and exit."""
+    try:
+        os.killpg(pid, signal.SIGCONT)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_group(pid: int) -> None:
+    """Kill a server and everything it started (the SDK starts each server as the leader of its own group)."""
+    for sig in (signal.SIGKILL, signal.SIGCONT):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 class ClientPool:
@@ -111,6 +162,8 @@ class ClientPool:
     async def __aexit__(self, *exc_info: Any) -> None:
         for conn in self._connections.values():
             conn.stop.set()
+            for pid in _processes_of(conn.target):  # a stopped server would otherwise wait out every grace period
+                _resume_group(pid)
         if self._task_group is not None:
             self._task_group.cancel_scope.deadline = anyio.current_time() + 10
             await self._task_group.__aexit__(None, None, None)
@@ -217,6 +270,29 @@ class ClientPool:
                 raise PoolError(f"could not restart MCP server {server!r}: {conn.dead}")
             self._index_tools()
 
+    async def _hung(self, conn: _Connection) -> bool:
+        """Whether a server whose call timed out has stopped answering altogether (it cannot even list its tools,
+        as a stopped or deadlocked process cannot); such a server is marked dead, and a process the pool started
+        is killed, so that `restart` brings it back as it would a crashed one."""
+        client = conn.client
+        if client is None or conn.dead is not None or not isinstance(conn.target, (str, StdioServerParameters)):
+            return False
+        with anyio.move_on_after(HANG_PROBE_TIMEOUT):
+            try:
+                await client.list_tools()
+            except Exception:
+                pass
+            return False
+        if conn.dead is None:
+            conn.dead = (f"the server stopped answering (a call timed out and it did not list its tools within "
+                         f"{HANG_PROBE_TIMEOUT:g} s); it was stopped")
+        for pid in _processes_of(conn.target):
+            _kill_group(pid)
+        conn.stop.set()
+        for scope in list(conn.pending):
+            scope.cancel()
+        return True
+
     def end_session(self, trace: Trace) -> None:
         """Tell the servers `trace` called that its session is over, so they free its state (browser contexts,
         database copies, sandboxes); the word travels with the next call to each server, at no extra round trip."""
@@ -282,6 +358,8 @@ class ClientPool:
         except TimeoutError:
             record.is_error = True
             record.error = f"{name} on {server_name!r} did not answer within {limit:g} s (timeout)"
+            if await self._hung(conn):
+                record.error = f"server {server_name!r} is not available: {conn.dead}"
         except PoolError as exc:
             record.is_error = True
             record.error = str(exc)

@@ -125,3 +125,39 @@ def test_sync_pool_for_synchronous_callers():
     with SyncClientPool(stdio_config()) as pool:
         assert pool.call("echo", {"text": "sync"}).result == {"text": "sync"}
         assert len(pool.trace.calls) == 1
+
+
+async def test_a_stopped_server_is_killed_and_restarted_like_a_crashed_one():
+    """A server that stops answering altogether (SIGSTOP, a deadlock) is found by the call that times out, killed
+    with what it started, and restarted on request; the pool then closes without waiting on it."""
+    import os
+    import signal
+
+    from dive.env.pool import _processes_of
+
+    async with ClientPool(stdio_config(), timeout=1.0) as pool:
+        assert (await pool.call("echo", {"text": "before"})).result == {"text": "before"}
+        [pid] = _processes_of(pool._connections["plain"].target)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            hung = await pool.call("echo", {"text": "into the void"})
+            assert hung.is_error and "stopped answering" in hung.error
+            assert pool.is_dead("plain")
+            later = await pool.call("echo", {"text": "x"})
+            assert later.is_error and "not available" in later.error, "no second wait on a hung server"
+            await pool.restart("plain")
+            assert (await pool.call("echo", {"text": "after"})).result == {"text": "after"}
+            assert _processes_of(pool._connections["plain"].target) != [pid]
+        finally:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+async def test_a_slow_tool_is_not_taken_for_a_hung_server():
+    async with ClientPool(stdio_config(), timeout=1.0) as pool:
+        record = await pool.call("slow", {"seconds": 8})
+        assert record.is_error and "timeout" in record.error
+        assert not pool.is_dead("plain")
+        assert (await pool.call("echo", {"text": "still here"})).result == {"text": "still here"}
