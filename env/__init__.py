@@ -9,7 +9,7 @@ from .trace import ListedTool, ToolCallRecord, Trace, canonical_json
 # importing the pool does not pay for it.
 _LAZY = {
     "Action": ".actions", "ParsedCall": ".actions", "parse_action": ".actions",
-    "DiveEnv": ".dive_env", "RewardWeights": ".reward", "AnyText": ".spaces", "ServerHub": ".hub",
+    "AsyncDiveEnv": ".dive_env", "DiveEnv": ".dive_env", "RewardWeights": ".reward", "AnyText": ".spaces", "ServerHub": ".hub",
 }
 
 
@@ -23,6 +23,7 @@ def __getattr__(name: str):
 __all__ = [
     "Action",
     "AnyText",
+    "AsyncDiveEnv",
     "DiveEnv",
     "ParsedCall",
     "RewardWeights",
