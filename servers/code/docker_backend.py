@@ -243,7 +243,7 @@ class DockerSandbox:
         if shared is not None:
             volumes[str(shared.resolve())] = {"bind": SANDBOX_SHARED, "mode": "ro"}
         mem = limits.memory_mb * 1024 * 1024
-        fsize = limits.max_file_mb * 1024 * 1024
+        fsize = limits.file_size_bytes
         started = time.monotonic()
         # `timeout` inside the container stops the program even if this server dies before killing it.
         deadline = ["timeout", "-s", "KILL", str(int(limits.wall_seconds) + 5)]

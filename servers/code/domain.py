@@ -19,7 +19,7 @@ from dive.servers.kit import (
 )
 
 from .harness import new_marker, split_report
-from .sandbox import Limits, RunOutcome, Sandbox, open_sandbox, signal_name
+from .sandbox import Limits, RunOutcome, Sandbox, disk_usage, open_sandbox, remove_special_files, signal_name
 from .seed_workspace import seed_workspace
 
 #: Longest source text (code, patches, documents) a tool accepts.
@@ -39,6 +39,8 @@ class CodeState:
         self._seeded = False
         self.shared = ctx.shared_directory
         self.backend = str(ctx.options.get("sandbox") or os.environ.get("DIVE_CODE_SANDBOX") or "bubblewrap")
+        self.workspace_mb = int(ctx.options.get("workspace_mb") or Limits.max_workspace_mb)
+        """What the session's workspace may hold in all, written by runs or by tools."""
         self._sandbox: Sandbox | None = None
         self._lock = threading.Lock()
 
@@ -76,11 +78,28 @@ class CodeState:
         """Run `argv` in the sandbox with limits derived from `timeout` (the CPU limit equals it)."""
         if not 0 < timeout <= MAX_RUN_SECONDS:
             raise ToolFailure(f"timeout_seconds must be between 1 and {MAX_RUN_SECONDS:g}")
-        limits = Limits(cpu_seconds=max(1, math.ceil(timeout)), wall_seconds=timeout + 0.5)
+        cap = self.workspace_mb * 1024 * 1024
+        before = disk_usage(self.workspace)
+        limits = Limits(cpu_seconds=max(1, math.ceil(timeout)), wall_seconds=timeout + 0.5,
+                        max_workspace_mb=self.workspace_mb, room_bytes=cap - before)
         shared = self.shared if self.shared.is_dir() else None
-        outcome = self.sandbox.run(argv, workspace=self.workspace, stdin=stdin.encode("utf-8"), limits=limits,
-                                   shared=shared)
+        try:
+            outcome = self.sandbox.run(argv, workspace=self.workspace, stdin=stdin.encode("utf-8"), limits=limits,
+                                       shared=shared)
+        finally:
+            removed = remove_special_files(self.workspace)
+        if removed:
+            outcome.notes.append(f"removed {len(removed)} FIFO(s) or socket(s) the program left in the workspace "
+                                 f"({', '.join(sorted(removed)[:5])}): tools read only files and folders")
+        if outcome.reason == "exited" and disk_usage(self.workspace) > max(cap, before):
+            outcome.reason = "disk_limit"  # it wrote past the limit between two samples: its next runs cannot grow
         return outcome, limits
+
+    def check_room(self, adding: int) -> None:
+        """Refuse a write that would take the workspace past its limit (the same one runs are held to)."""
+        if adding > 0 and disk_usage(self.workspace) + adding > self.workspace_mb * 1024 * 1024:
+            raise ToolFailure(f"the workspace would grow past its limit of {self.workspace_mb} MB; delete "
+                              "files first (run_shell with rm)")
 
     def drive(self, driver: str, args: list[str], *, stdin: str = "", timeout: float = 20.0) -> tuple[dict, RunResult]:
         """Run one of the harness drivers and return (its JSON report, the run's own result)."""

@@ -69,7 +69,17 @@ class Limits:
     max_open_files: int = 256
     max_output_bytes: int = 1_000_000
     tmp_mb: int = 64
-    max_workspace_growth_mb: int = 256
+    max_workspace_mb: int = 256
+    """What all of a session's workspace files together may occupy, whatever number of runs wrote them."""
+    room_bytes: int | None = None
+    """What is left of `max_workspace_mb` when the run starts (None: not measured); no file may grow past it, so a
+    workspace at its limit cannot grow at all."""
+
+    @property
+    def file_size_bytes(self) -> int:
+        """The largest file a program may write (RLIMIT_FSIZE)."""
+        cap = self.max_file_mb * 1024 * 1024
+        return cap if self.room_bytes is None else max(0, min(cap, self.room_bytes))
 
     def describe(self, reason: Reason) -> str:
         """The limit behind `reason`, in words."""
@@ -78,9 +88,12 @@ class Limits:
             "cpu_limit": f"the CPU-time limit of {self.cpu_seconds} s",
             "memory_limit": f"the memory limit of {self.memory_mb} MB",
             "process_limit": f"the process limit of {self.max_processes} processes",
-            "file_size_limit": f"the file-size limit of {self.max_file_mb} MB",
+            "file_size_limit": f"the file-size limit of {self.max_file_mb} MB" if self.file_size_bytes == self.max_file_mb * 1024 * 1024
+            else f"the {self.file_size_bytes:,} bytes left of the workspace limit of {self.max_workspace_mb} MB "
+                 "(delete files to make room)",
             "output_limit": f"the output limit of {self.max_output_bytes} bytes",
-            "disk_limit": f"the limit of {self.max_workspace_growth_mb} MB of new workspace data per run",
+            "disk_limit": f"the workspace limit of {self.max_workspace_mb} MB (all of its files together; delete "
+                          "files to make room)",
             "exited": "no limit",
         }[reason]
 
@@ -219,9 +232,11 @@ def disk_usage(root: Path) -> int:
 
 
 class WorkspaceQuota:
-    """Watches how much a run adds to the workspace; the sandbox stops a run that adds too much.
+    """Watches the workspace while a run writes to it; the sandbox stops a run that takes it past the session's
+    `max_workspace_mb` (the limit is the workspace's, not each run's: five runs share it). A workspace already
+    over the limit may shrink but not grow.
 
-    Mount-level quotas are not available to an unprivileged sandbox, so growth is sampled while the
+    Mount-level quotas are not available to an unprivileged sandbox, so usage is sampled while the
     program runs (twice a second); RLIMIT_FSIZE bounds what one file can add between two samples.
     """
 
@@ -229,7 +244,7 @@ class WorkspaceQuota:
 
     def __init__(self, workspace: Path, limits: Limits) -> None:
         self.workspace = workspace
-        self.allowed = disk_usage(workspace) + limits.max_workspace_growth_mb * 1024 * 1024
+        self.allowed = max(disk_usage(workspace), limits.max_workspace_mb * 1024 * 1024)
         self._next = time.monotonic() + self.interval
 
     def exceeded(self) -> bool:
@@ -238,6 +253,24 @@ class WorkspaceQuota:
             return False
         self._next = now + self.interval
         return disk_usage(self.workspace) > self.allowed
+
+
+def remove_special_files(workspace: Path) -> list[str]:
+    """Delete what a program left in the workspace that is neither a file, a folder nor a symlink (FIFOs,
+    sockets): opening a FIFO blocks until someone writes to it, so a tool reading the workspace would hang.
+    Returns their workspace-relative paths."""
+    removed = []
+    for dirpath, _dirnames, filenames in os.walk(workspace):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                mode = os.lstat(path).st_mode
+                if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
+                    os.unlink(path)
+                    removed.append(os.path.relpath(path, workspace))
+            except OSError:
+                continue
+    return removed
 
 
 def pump(
@@ -379,7 +412,7 @@ class BubblewrapSandbox:
         if info_fd is not None:
             cmd += ["--info-fd", str(info_fd)]
         mem = limits.memory_mb * 1024 * 1024
-        fsize = limits.max_file_mb * 1024 * 1024
+        fsize = limits.file_size_bytes
         cmd += ["--", self.prlimit,
                 f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
                 f"--as={mem}:{mem}",

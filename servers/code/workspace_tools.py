@@ -6,6 +6,7 @@ import fnmatch
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -44,12 +45,15 @@ def write_file(
     if file == s.workspace.resolve() or file.is_dir():
         raise ToolFailure(f"{path} is a folder; give a file path such as '{path.rstrip('/')}/main.py'")
     created = not file.exists()
+    if not created and not file.is_file():
+        raise ToolFailure(f"{path} is not a regular file (a FIFO or socket); write to another path")
     data = content
     if append and not created:
         data = file.read_text(encoding="utf-8", errors="replace") + content
         if len(data) > MAX_WRITE_CHARS:
             raise ToolFailure(f"the file would grow past {MAX_WRITE_CHARS} characters")
     raw = data.encode("utf-8")
+    s.check_room(len(raw) - (0 if created else file.stat().st_size))
     atomic_write(file, raw)
     return WriteResult(path=s.rel(file), bytes=len(raw), lines=len(data.splitlines()), created=created)
 
@@ -137,6 +141,10 @@ def list_files(
         for name in dirnames:
             if pattern == "*":
                 full = os.path.join(dirpath, name)
+                if os.path.islink(full):  # os.walk lists a link to a folder as a folder; it may point anywhere
+                    rel = os.path.relpath(full, s.workspace.resolve()).replace(os.sep, "/")
+                    entries.append(FileEntry(path=rel, type="symlink", size=0, lines=None))
+                    continue
                 entries.append(FileEntry(path=s.rel(Path(full)), type="dir", size=0, lines=None))
         for name in sorted(filenames):
             if not fnmatch.fnmatch(name, pattern):
@@ -156,7 +164,13 @@ def list_files(
 def _line_count(path: str, size: int) -> int | None:
     if size > 1_000_000:
         return None
-    with open(path, "rb") as f:
+    try:  # never blocks: a FIFO opens at once without O_NONBLOCK's wait for a writer, and is then skipped
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
         data = f.read()
     if b"\x00" in data[:8192]:
         return None
