@@ -46,6 +46,10 @@ class Step:
     round: int
     sources: dict[str, Value]
     ok: bool
+    types: dict[str, str] = field(default_factory=dict)
+    """argument -> 'type/by' of the thing its value stands for (a value of the same type can replace it)."""
+    picks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """argument -> how its value was picked from a list (the list, the attribute, largest or smallest)."""
 
 
 @dataclass
@@ -58,6 +62,12 @@ class Evidence:
     values: list[Value] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
     """Why derived questions were refused (the static checks' reasons), in the order they were met."""
+    things: list[Any] = field(default_factory=list)
+    """What the evidence names (`dive.synth.meanings.Known`), the seed first."""
+    facts: list[Any] = field(default_factory=list)
+    """What the evidence states (`dive.synth.meanings.Fact`), in call order."""
+    given: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """call -> argument -> the known thing it was given."""
 
     @property
     def calls(self) -> list[ToolCallRecord]:
@@ -164,7 +174,8 @@ def solution_hops(evidence: Evidence, final_call: int) -> list[Hop]:
         if call in needed:
             return
         inputs = {param: value.source for param, value in sorted(step.sources.items())}
-        needed[call] = Hop(call=call, tool=evidence.calls[call].tool, inputs=inputs, output_path=output_path)
+        needed[call] = Hop(call=call, tool=evidence.calls[call].tool, inputs=inputs, output_path=output_path,
+                           types=dict(step.types), picks=dict(step.picks))
         for value in step.sources.values():
             if value.call is not None:
                 visit(value.call, value.path)

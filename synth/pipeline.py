@@ -41,6 +41,7 @@ from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, Task, TaskConfig
 from .sampling import load_seed_file, sample_config, world_seeds
 from .verify import static_checks, verify_task
+from .walk import MeaningExplorer, WorldIndex, derive_grounded, fixture_values
 
 CANDIDATES = "candidates.jsonl"
 
@@ -125,6 +126,8 @@ class SynthWorker:
                 raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for)")
             self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
                           else world_seeds(self.world, self.catalog.domains()))
+            self.index = WorldIndex(self.world)
+            self.fixtures = fixture_values(self.catalog)
         except BaseException:
             self.close()  # nothing is left running when start-up fails
             raise
@@ -178,12 +181,26 @@ class SynthWorker:
         if self.options.backend == "openai":
             history = await self.llm.explore_and_derive(evidence, config, self.catalog, rng)
         else:
-            explorer = BuiltinExplorer(self.catalog, config.toolset, rng)
-            for round_no in range(config.rounds):
-                await explorer.explore_round(evidence, round_no)
-                derived = derive_task(evidence, round_no, rng, prefer, lambda d: static_checks(d, evidence))
-                if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
-                    history.append(derived)
+            walker = MeaningExplorer(self.catalog, config.toolset, rng, index=self.index)
+            if walker.tools:  # tools that say what their results mean: questions about what results mean
+                label = self.index.seed_label(config.seed) if options_world_seeds(self.options) else config.seed.name
+                if label is None:
+                    return CandidateLine(index=config.index, rejection=Rejection(
+                        index=config.index, reason="ambiguous_seed", seed=config.seed.id))
+                walker.start(evidence, label)
+                checks = self._checks()
+                for round_no in range(config.rounds):
+                    await walker.explore_round(evidence, round_no)
+                    derived = derive_grounded(evidence, round_no, rng, lambda d: static_checks(d, evidence, **checks))
+                    if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
+                        history.append(derived)
+            else:
+                explorer = BuiltinExplorer(self.catalog, config.toolset, rng)
+                for round_no in range(config.rounds):
+                    await explorer.explore_round(evidence, round_no)
+                    derived = derive_task(evidence, round_no, rng, prefer, lambda d: static_checks(d, evidence))
+                    if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
+                        history.append(derived)
         seed_id = config.seed.id
         if not history:
             reason = ("no_evidence" if not any(s.ok for s in evidence.steps)
@@ -191,13 +208,20 @@ class SynthWorker:
                       else "no_derivable_answer")
             return CandidateLine(index=config.index, rejection=Rejection(index=config.index, reason=reason, seed=seed_id))
         final = history[-1]
-        verification = await verify_task(final, evidence, self.pool)
+        grounded = self.options.backend == "builtin" and bool(evidence.things)
+        verification = await verify_task(
+            final, evidence, self.pool, alternative=self.index.alternative if grounded else None, rng=rng,
+            checks=self._checks() if grounded else None)
         if verification.accepted and self.options.backend == "openai":
             verification = await self.llm.solve_and_judge(final, config, self.catalog, verification)
         if not verification.accepted:
             return CandidateLine(index=config.index, rejection=Rejection(
                 index=config.index, reason=verification.reason or "rejected", seed=seed_id, detail=final.question[:200]))
         return CandidateLine(index=config.index, task=self._task(config, evidence, history, verification))
+
+    def _checks(self) -> dict[str, Any]:
+        """What the static checks of grounded questions need to know of the world and the tools."""
+        return {"fixtures": self.fixtures, "unique_name": self.index.unique_name, "name_of": self.index.name_of}
 
     def _task(self, config: TaskConfig, evidence: Evidence, history: list[Derivation], verification) -> Task:
         final = history[-1]
@@ -234,6 +258,11 @@ class SynthWorker:
             self._portal_cm.__exit__(None, None, None)
             for server in self._servers:
                 server.close()
+
+
+def options_world_seeds(options: SynthOptions) -> bool:
+    """Whether seeds are the world's entities (named as the world names them) rather than a user's file."""
+    return not options.seeds_file
 
 
 # -- worker processes ----------------------------------------------------------------------------

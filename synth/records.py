@@ -16,7 +16,7 @@ AnswerType = Literal["number", "text", "list", "set", "bool"]
 Backend = Literal["builtin", "openai"]
 
 
-SYNTHESIS_VERSION = 3
+SYNTHESIS_VERSION = 4
 """Raised whenever the same options and world yield other tasks (CHANGELOG.md says why); in each run's
 manifest and in the cache key of DIVE-v0's default task sets."""
 
@@ -63,6 +63,11 @@ class Hop(BaseModel):
     """argument name -> 'seed:<key>' or 'call:<index>:<path>' (where its value came from)."""
     output_path: str | None = None
     """The path in this call's structured result that the next hop (or the answer) uses."""
+    types: dict[str, str] = Field(default_factory=dict)
+    """argument -> 'type/by' of the thing a flowed value stands for ('city/id'): verification swaps it for another."""
+    picks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """argument -> how its value was picked from a list ({list, by, largest}), so a replay with other inputs
+    picks again by the same description rather than by position."""
 
 
 class AnswerRule(BaseModel):

@@ -1,40 +1,66 @@
-"""Verification: a derived task is kept only if a fresh replay reproduces its answer and it passes the
-checks that make it well-posed. Every rejection carries a reason."""
+"""Verification: a derived task is kept only if a fresh replay reproduces its answer, every hop is needed,
+and it passes the checks that make it well-posed. Every rejection carries a reason."""
 
 from __future__ import annotations
 
+import random
 import re
 from typing import Any
 
 from dive.env.pool import ClientPool
 
 from .answers import answers_match, format_answer, matcher_for, normalise_text
-from .builtin import Evidence, compute_answer
+from .builtin import Evidence, _set_path, compute_answer
 from .records import Derivation, Verification
+from .values import get_path
 
 MAX_ANSWER_CHARS = 200
+#: Other values swapped into a hop's input before it is judged not needed (one small count can coincide).
+SWAPS = 2
 
 
 def _mentions(question: str, value: Any) -> bool:
-    """Whether the (normalised) question contains the value as a whole word sequence."""
-    text = normalise_text(format_answer(value))
-    if not text:
+    """Whether the question contains the value's words as a whole word sequence (token-wise: "3.5" is not in
+    "35", "Paris" is in "Paris, France")."""
+    want = re.findall(r"\w+", normalise_text(format_answer(value)))
+    if not want:
         return False
-    q = re.sub(r"\bstep \d+\b", " ", normalise_text(question))
-    return re.search(rf"(?<![\w.]){re.escape(text)}(?![\w]|\.\d)", q) is not None
+    have = re.findall(r"\w+", re.sub(r"\bstep \d+\b", " ", normalise_text(question)))
+    return any(have[i:i + len(want)] == want for i in range(len(have) - len(want) + 1))
 
 
-def static_checks(derivation: Derivation, evidence: Evidence) -> str | None:
-    """The reason a derivation is ill-posed, or None."""
+def static_checks(derivation: Derivation, evidence: Evidence, *, fixtures: set[str] = frozenset(),
+                  unique_name: Any = None, name_of: Any = None) -> str | None:
+    """The reason a derivation is ill-posed, or None. `fixtures`: self-test values no question may contain;
+    `unique_name(kind, name)`: whether a name picks one thing of its kind in the world; `name_of(kind, by, key)`:
+    the world's name for a thing known by a key."""
     answer = derivation.answer
     if answer is None or (isinstance(answer, str) and not answer.strip()) or answer == []:
         return "empty_answer"
     if len(format_answer(answer)) > MAX_ANSWER_CHARS:
         return "answer_too_long"
+    if isinstance(answer, str) and "\n" in answer.strip():
+        return "answer_not_a_value"  # several lines of text (a page, an OCR read-out) are no single fact
     if _mentions(derivation.question, answer):
         return "answer_in_question"
+    if any(value in derivation.question.lower() for value in fixtures):
+        return "fixture_in_question"
+    chain = {hop.call for hop in derivation.hops}
+    for thing in evidence.things:  # a thing the chain passes through, named outright by the question
+        if thing.depth < 1 or not thing.calls <= chain:
+            continue
+        name = thing.keys.get("name")
+        name = name.value if name is not None else None
+        if name is None and name_of is not None:
+            name = next((n for by, v in thing.keys.items() if (n := name_of(thing.type, by, v.value))), None)
+        if name is not None and name != thing.phrase and len(str(name)) >= 3 and _mentions(derivation.question, name):
+            return "hop_not_needed"
     for hop in derivation.hops:
-        for value in evidence.step(hop.call).sources.values():
+        step = evidence.step(hop.call)
+        for param, value in step.sources.items():
+            kind, _, by = step.types.get(param, "/").partition("/")
+            if by == "name" and unique_name is not None and not unique_name(kind, value.value):
+                return "ambiguous_name"  # a name several things share picks none of them
             if value.call is None:
                 continue
             if value.siblings > 1:
@@ -44,31 +70,115 @@ def static_checks(derivation: Derivation, evidence: Evidence) -> str | None:
     return None
 
 
-async def replay(derivation: Derivation, evidence: Evidence, pool: ClientPool) -> tuple[bool, Any, str | None]:
-    """Re-run the solution's calls in a fresh session; (reproduced, replayed answer, failure reason)."""
+async def _run_chain(derivation: Derivation, evidence: Evidence, pool: ClientPool,
+                     swap: tuple[int, str, Any] | None = None) -> tuple[Any, str | None]:
+    """Run the solution's calls in a fresh session, values flowing from the new results by the paths (or the
+    definite descriptions) they flowed by, with one argument swapped if asked; (answer, failure reason)."""
     fresh = pool.open_session()
-    last = None
+    results: dict[int, dict[str, Any] | None] = {}
     try:
         for hop in derivation.hops:
             original = evidence.calls[hop.call]
-            record = await fresh.call(original.tool, original.arguments, server=original.server)
+            arguments = _copy(original.arguments)
+            for param, source in hop.inputs.items():
+                if not source.startswith("call:"):
+                    continue
+                producer, path = int(source.split(":", 2)[1]), source.split(":", 2)[2]
+                if producer not in results:
+                    continue
+                try:
+                    value = _flowed(results[producer], path, hop.picks.get(param))
+                except (KeyError, IndexError, TypeError, ValueError):
+                    return None, "chain_broken"
+                _set_argument(arguments, param, value)
+            if swap is not None and swap[0] == hop.call:
+                _set_argument(arguments, swap[1], swap[2])
+            record = await fresh.call(original.tool, arguments, server=original.server)
             if record.is_error:
-                return False, None, "replay_failed"
-            last = record
+                return None, "replay_failed"
+            results[hop.call] = record.result
     finally:
         pool.end_session(fresh.trace)
     try:
-        replayed = compute_answer(derivation.rule, last.result if last else None)
+        return compute_answer(derivation.rule, results.get(derivation.rule.call)), None
     except (KeyError, IndexError, TypeError):
-        return False, None, "not_reproducible"
+        return None, "not_reproducible"
+
+
+def _copy(arguments: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
+    return copy.deepcopy(arguments)
+
+
+def _set_argument(arguments: dict[str, Any], param: str, value: Any) -> None:
+    if "." in param or "[" in param:
+        _set_path(arguments, param, value)
+    else:
+        arguments[param] = value
+
+
+def _flowed(result: dict[str, Any] | None, path: str, pick: dict[str, Any] | None) -> Any:
+    """The value at `path` of a result, or, for a value picked from a list, the same pick made again."""
+    if not pick:
+        return get_path(result, path)
+    from .answers import parse_number
+
+    items = get_path(result, pick["list"])
+    numbers = [parse_number(i.get(pick["by"])) for i in items]
+    best = max(numbers) if pick["largest"] else min(numbers)
+    if numbers.count(best) != 1:
+        raise ValueError("the pick is tied")
+    field = path.rsplit(".", 1)[-1]
+    return items[numbers.index(best)][field]
+
+
+async def replay(derivation: Derivation, evidence: Evidence, pool: ClientPool) -> tuple[bool, Any, str | None]:
+    """Re-run the solution's calls in a fresh session; (reproduced, replayed answer, failure reason)."""
+    replayed, reason = await _run_chain(derivation, evidence, pool)
+    if reason:
+        return False, None, reason
     same = answers_match(replayed, derivation.answer, matcher_for(derivation.answer))
     return same, replayed, None if same else "not_reproducible"
 
 
-async def verify_task(derivation: Derivation, evidence: Evidence, pool: ClientPool) -> Verification:
-    """Check a derivation statically, then replay it on a fresh session."""
-    reason = static_checks(derivation, evidence)
+async def skippable_hop(derivation: Derivation, evidence: Evidence, pool: ClientPool, alternative: Any,
+                        rng: random.Random) -> tuple[str | None, int]:
+    """Swap each value that flowed into the chain (and the seed's) for another valid value of the same type;
+    if the answer stays the same, that hop was not needed. (reason or None, swaps checked).
+    `alternative(kind, by, value, rng)` gives the other value, or None when there is none to swap in."""
+    checked = 0
+    for hop in derivation.hops:
+        step = evidence.step(hop.call)
+        for param, typed in step.types.items():
+            kind, _, by = typed.partition("/")
+            current = step.sources[param].value
+            same = 0
+            for _ in range(SWAPS):
+                other = alternative(kind, by, current, rng)
+                if other is None:
+                    break
+                answer, reason = await _run_chain(derivation, evidence, pool, swap=(hop.call, param, other))
+                checked += 1
+                if reason is not None or not answers_match(answer, derivation.answer, matcher_for(derivation.answer)):
+                    break  # another value, another answer (or none at all): this input matters
+                same += 1
+            if same == SWAPS:
+                return "hop_not_needed", checked
+    return None, checked
+
+
+async def verify_task(derivation: Derivation, evidence: Evidence, pool: ClientPool, *, alternative: Any = None,
+                      rng: random.Random | None = None, checks: dict[str, Any] | None = None) -> Verification:
+    """Check a derivation statically, replay it on a fresh session, then check that every hop matters."""
+    reason = static_checks(derivation, evidence, **(checks or {}))
     if reason:
         return Verification(accepted=False, reason=reason)
     ok, replayed, reason = await replay(derivation, evidence, pool)
-    return Verification(replayed=True, replay_answer=replayed, accepted=ok, reason=reason)
+    if not ok:
+        return Verification(replayed=True, replay_answer=replayed, accepted=False, reason=reason)
+    if alternative is not None:
+        skipped, _checked = await skippable_hop(derivation, evidence, pool, alternative, rng or random.Random(0))
+        if skipped:
+            return Verification(replayed=True, replay_answer=replayed, accepted=False, reason=skipped)
+    return Verification(replayed=True, replay_answer=replayed, accepted=True)

@@ -17,7 +17,8 @@ class Attribute:
     """One attribute of an entity type, as a question speaks of it."""
 
     phrase: str
-    """The noun phrase for the attribute: 'population', 'elevation', 'founding year'."""
+    """The noun for the attribute ('population': 'the population of Chile'), or a phrase with {} where the
+    entity goes ('the city served by {}')."""
     unit: str | None = None
     """The unit a number is in, said in the question ('feet'); None for counts and text."""
     refers_to: str | None = None
@@ -33,6 +34,10 @@ class Attribute:
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
+    def of(self, subject: str) -> str:
+        """The noun phrase for this attribute of `subject`: 'the population of Chile'."""
+        return self.phrase.format(subject) if "{}" in self.phrase else f"the {self.phrase} of {subject}"
+
 
 @dataclass(frozen=True)
 class EntityType:
@@ -46,6 +51,20 @@ class EntityType:
     keys: tuple[str, ...]
     """Columns whose value identifies one entity (the key first); 'name' only when names are unique."""
     attributes: dict[str, Attribute] = field(default_factory=dict)
+    entity_key: str | None = None
+    """The column whose value makes the world's entity id ('city:' + id, 'airport:' + iata); None if none."""
+    singular: str = ""
+    """The noun for one of them ('city'); default: the type's name."""
+
+    @property
+    def noun(self) -> str:
+        return self.singular or self.name
+
+    def entity_id(self, row: dict[str, Any]) -> str | None:
+        """The world entity id of a row of this type ('city:3871336'), or None."""
+        if self.entity_key is None or row.get(self.entity_key) in (None, ""):
+            return None
+        return f"{self.name}:{row[self.entity_key]}"
 
 
 @dataclass(frozen=True)
@@ -57,8 +76,10 @@ class Relation:
     column: str
     parent: str
     by: str
-    phrase: str
-    """A plural noun phrase with {} for the parent: 'the cities of {}'."""
+    plural: str
+    """A plural noun phrase with {} for the parent: 'cities of {}'."""
+    singular: str
+    """One of them, for definite descriptions: 'city of {}' (-> 'the most populous city of Chile')."""
 
 
 def _number(phrase: str, unit: str | None = None, most: str | None = None, least: str | None = None,
@@ -97,7 +118,7 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
         "latitude": _number("latitude", "degrees", most="northernmost", least="southernmost"),
         "longitude": _number("longitude", "degrees", most="easternmost", least="westernmost"),
         "timezone": Attribute("time zone", label="Time zone"),
-        "city_id": Attribute("city it serves", refers_to="city", by="id", label="Serves"),
+        "city_id": Attribute("the city served by {}", refers_to="city", by="id", label="Serves"),
     }),
     EntityType("element", "elements", "chemical elements", "number", ("number", "symbol", "name"), {
         "number": _number("atomic number", most="heaviest by atomic number", label="Atomic number"),
@@ -121,12 +142,12 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
     }),
     EntityType("customer", "customers", "customers", "id", ("id", "email"), {
         "email": Attribute("email address", label="Email"),
-        "city_id": Attribute("home city", refers_to="city", by="id", label="City"),
+        "city_id": Attribute("the home city of {}", refers_to="city", by="id", label="City"),
         "signup_date": Attribute("sign-up date", label="Signed up"),
     }),
     EntityType("order", "orders", "orders", "id", ("id",), {
-        "customer_id": Attribute("customer", refers_to="customer", by="id"),
-        "product_id": Attribute("product", refers_to="product", by="id"),
+        "customer_id": Attribute("the customer who placed {}", refers_to="customer", by="id"),
+        "product_id": Attribute("the product ordered in {}", refers_to="product", by="id"),
         "order_date": Attribute("order date"),
         "quantity": _number("quantity", most="largest", least="smallest"),
         "amount": _number("amount", most="largest", least="smallest"),
@@ -134,15 +155,21 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
 ]}
 
 RELATIONS: list[Relation] = [
-    Relation("country", "continent", "continent", "code", "the countries of {}"),
-    Relation("city", "country_code", "country", "code", "the cities of {} in the atlas"),
-    Relation("airport", "country_code", "country", "code", "the airports in {}"),
-    Relation("airport", "city_id", "city", "id", "the airports serving {}"),
-    Relation("company", "hq_city_id", "city", "id", "the companies headquartered in {}"),
-    Relation("customer", "city_id", "city", "id", "the customers based in {}"),
-    Relation("order", "customer_id", "customer", "id", "the orders placed by {}"),
-    Relation("order", "product_id", "product", "id", "the orders for {}"),
+    Relation("country", "continent", "continent", "code", "countries of {}", "country of {}"),
+    Relation("city", "country_code", "country", "code", "cities of {} in the atlas", "city of {}"),
+    Relation("airport", "country_code", "country", "code", "airports in {}", "airport in {}"),
+    Relation("airport", "city_id", "city", "id", "airports serving {}", "airport serving {}"),
+    Relation("company", "hq_city_id", "city", "id", "companies headquartered in {}", "company headquartered in {}"),
+    Relation("customer", "city_id", "city", "id", "customers based in {}", "customer based in {}"),
+    Relation("order", "customer_id", "customer", "id", "orders placed by {}", "order placed by {}"),
+    Relation("order", "product_id", "product", "id", "orders for {}", "order for {}"),
 ]
+
+_ENTITY_KEYS = {"continent": "code", "country": "code", "city": "id", "airport": "iata", "element": "symbol",
+                "company": "id", "product": "id"}
+_SINGULAR = {"element": "chemical element"}
+TYPES = {name: EntityType(t.name, t.table, t.plural, t.key, t.keys, t.attributes, _ENTITY_KEYS.get(name),
+                          _SINGULAR.get(name, "")) for name, t in TYPES.items()}
 
 #: Entity types by their table's name.
 BY_TABLE: dict[str, EntityType] = {t.table: t for t in TYPES.values()}

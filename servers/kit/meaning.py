@@ -15,7 +15,7 @@ of Lyon, France") and never of how a tool shows them. A tool declares:
   own work, it made a file whose name it chose).
 
 Anything not declared is not an answer. Paths are dotted ('row.population'); '[]' crosses a list
-('children[].rows'). A type is an entity type ('city'), '@arg' (the type whose table the argument names) or
+('children[].rows'), '[0]' picks one item ('colors[0].name'). A type is an entity type ('city'), '@arg' (the type whose table the argument names) or
 '^field' (the type whose table a sibling field of the enclosing list item names).
 """
 
@@ -77,6 +77,8 @@ class Items:
     """A field counting every item that qualifies: the list is complete when it holds that many."""
     complete_unless: str | None = None
     """A boolean field that is true when the list was cut ('truncated', 'has_more')."""
+    complete: bool = False
+    """The list is never cut: it always holds every item that qualifies."""
     name: str | None = None
     """The field of an item that names it (for 'which ...' answers), when items are not entity records."""
     name_type: str | None = None
@@ -130,7 +132,7 @@ class Meaning:
         for name in ("facts", "records", "items"):
             values = getattr(self, name)
             if values:
-                out[name] = [{k: v for k, v in asdict(x).items() if v not in (None, {})} for x in values]
+                out[name] = [{k: v for k, v in asdict(x).items() if v not in (None, {}, False)} for x in values]
         if self.volatile:
             out["volatile"] = True
         if self.none:

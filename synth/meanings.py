@@ -1,0 +1,413 @@
+"""Reading a call's result through its tool's published meaning: the things it names and the facts it states.
+
+A *thing* is a world entity or a workspace thing (a file, a page) that values stand for; a *known* thing
+carries how a question describes it ("the capital of Chile") and where each of its keys came from, so a
+later call can take it by any key it has. A *fact* is a value worth asking about, with the noun phrase that
+says what it is ("the population of the capital of Chile"). Nothing a meaning does not declare is read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dive.env.trace import ListedTool, ToolCallRecord
+from dive.world.ontology import BY_TABLE, TYPES, EntityType, Relation, relation
+
+from .answers import format_answer, parse_number
+from .values import Value
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Words after which a placeholder may take a whole noun phrase ('the size of {path}').
+_LEADS_NOUN_PHRASE = {"of", "in", "to", "from", "at", "by", "and", "for", "with", "under", "on", "about", "between",
+                      "serving", "within", "than", "as", "is", "whether", "near", "around"}
+_VIA = re.compile(r"^(\w+)\((\w+)\) -> (\w+)\((\w+)\)$")
+
+
+_NOUNS = {"csv_column": "column", "python_file": "Python file", "archive_member": "archive member", "media": "media file"}
+
+
+def _noun_of(kind: str) -> str:
+    """How a question names one thing of a type: 'city', 'chemical element', 'column'."""
+    entity = TYPES.get(kind)
+    return entity.noun if entity is not None else _NOUNS.get(kind, kind.replace("_", " "))
+
+
+def meaning_of(tool: ListedTool) -> dict[str, Any] | None:
+    """A listed tool's published meaning, or None when its server publishes none."""
+    meaning = tool.dive.get("meaning")
+    return meaning if isinstance(meaning, dict) else None
+
+
+@dataclass
+class Known:
+    """A thing found so far: its type, its keys (with where each came from) and how a question describes it."""
+
+    type: str
+    keys: dict[str, Value]
+    """by ('id', 'name', 'entity_id', 'path', ...) -> the value, as found (its source says where)."""
+    phrase: str
+    """How a question names it: 'Santiago, Chile', 'the capital of Chile', '`logs/app.log`'."""
+    depth: int
+    """How many calls it takes to reach it (0: named by the question)."""
+    calls: frozenset[int] = frozenset()
+    """The calls whose results it was read from."""
+    picked: dict[str, Any] | None = None
+    """How it was chosen from a list, when it was (the list's path, the attribute, largest or smallest)."""
+
+    @property
+    def identity(self) -> str:
+        entity = TYPES.get(self.type)
+        if entity is not None and entity.key in self.keys:
+            return f"{self.type}:{self.keys[entity.key].value}"
+        by, value = sorted(self.keys.items())[0]
+        return f"{self.type}:{by}={value.value}"
+
+    def key(self, by: str) -> Value | None:
+        """The value of this thing's key `by` ('key' is the type's primary key), or None if not known."""
+        entity = TYPES.get(self.type)
+        if by == "key" and entity is not None:
+            by = entity.key
+        return self.keys.get(by)
+
+
+@dataclass
+class Fact:
+    """A value worth asking about, read off one call's result."""
+
+    call: int
+    path: str
+    value: Any
+    phrase: str
+    unit: str | None
+    about: Known | None
+    """The thing the fact is about (its phrase is inside this fact's), or None."""
+    names: Known | None = None
+    """The thing the value names, when it names one (the capital's city)."""
+    kind: str = "field"
+    """'field' (a value at `path`) or 'count' (the length of the complete list at `path`)."""
+    plural: str | None = None
+    """For counts: the plural noun phrase of what is counted ('airports serving Santiago, Chile')."""
+
+
+@dataclass
+class Reading:
+    """What one call's result says, through its tool's meaning."""
+
+    things: list[Known] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+
+
+def render_literal(value: Any, by: str | None) -> str:
+    """How a question writes a value it gives itself: paths and URLs in backticks, text in quotes."""
+    if by in ("path", "url"):
+        return f"`{value}`"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return format_answer(value)
+
+
+def _expand(node: Any, path: str) -> Iterator[tuple[str, Any, dict[str, Any] | None]]:
+    """Every (concrete path, value, enclosing list item) a meaning path ('children[].rows') reaches."""
+    parts = [p for p in re.split(r"\.", path) if p] if path else []
+
+    def walk(current: Any, i: int, concrete: str, parent: dict[str, Any] | None) -> Iterator[tuple[str, Any, Any]]:
+        if i == len(parts):
+            yield concrete, current, parent
+            return
+        part = parts[i]
+        many = part.endswith("[]")
+        index = re.fullmatch(r"(\w+)\[(\d+)\]", part)
+        name = part[:-2] if many else index.group(1) if index else part
+        if not isinstance(current, dict) or name not in current:
+            return
+        nxt = current[name]
+        where = f"{concrete}.{name}" if concrete else name
+        if index:
+            position = int(index.group(2))
+            if not isinstance(nxt, list) or position >= len(nxt):
+                return
+            yield from walk(nxt[position], i + 1, f"{where}[{position}]", parent)
+        elif many:
+            if not isinstance(nxt, list):
+                return
+            for j, item in enumerate(nxt):
+                yield from walk(item, i + 1, f"{where}[{j}]", item if isinstance(item, dict) else parent)
+        else:
+            yield from walk(nxt, i + 1, where, parent)
+
+    yield from walk(node, 0, "", None)
+
+
+def _resolve_type(declared: str | None, arguments: dict[str, Any], parent: dict[str, Any] | None) -> str | None:
+    """'city' -> 'city'; '@table' -> the type whose table the argument names; '^table' -> a sibling field's."""
+    if not declared:
+        return None
+    if declared.startswith("@"):
+        entity = BY_TABLE.get(str(arguments.get(declared[1:], "")))
+        return entity.name if entity else None
+    if declared.startswith("^"):
+        entity = BY_TABLE.get(str((parent or {}).get(declared[1:], "")))
+        return entity.name if entity else None
+    return declared
+
+
+def _attribute_facts(call: int, prefix: str, row: dict[str, Any], entity: EntityType, subject: Known, depth: int,
+                     calls: frozenset[int], reading: Reading, skip: str | None = None) -> None:
+    """The facts a record states of its entity, one per attribute; a value naming another entity (a city's
+    country code) is read as that entity, described through this one ('the country of ...')."""
+    for column, attribute in entity.attributes.items():
+        value = row.get(column)
+        if column == skip or value in (None, "") or isinstance(value, (dict, list, bool)):
+            continue
+        phrase = attribute.of(subject.phrase)
+        names = None
+        if attribute.refers_to in TYPES and attribute.by:
+            names = Known(attribute.refers_to, {attribute.by: Value(value, attribute.by, f"call:{call}:{prefix}{column}",
+                                                                   call)}, phrase, depth, calls)
+            reading.things.append(names)
+        reading.facts.append(Fact(call, f"{prefix}{column}", value, phrase, attribute.unit, subject, names))
+
+
+class ResultReader:
+    """Reads calls' results through their tools' meanings, describing things by what the evidence says of them."""
+
+    def __init__(self, describe_arg: Any) -> None:
+        self.describe_arg = describe_arg
+        """(call, argument name) -> (phrase, Known or None, depth): how the question names an argument's value."""
+
+    def read(self, record: ToolCallRecord, meaning: dict[str, Any], taken: dict[str, Known]) -> Reading:
+        """The things and facts a call's result states. `taken`: argument -> the known thing it was given."""
+        reading = Reading()
+        result = record.result or {}
+        if meaning.get("volatile") or record.is_error:
+            return reading
+        depth = 1 + max([k.depth for k in taken.values()] + [0])
+        calls = frozenset({record.index}.union(*[k.calls for k in taken.values()]))
+        for declared in meaning.get("records") or []:
+            for path, row, parent in _expand(result, declared.get("path", "")):
+                kind = _resolve_type(declared.get("type"), record.arguments, parent)
+                if kind in TYPES and isinstance(row, dict):
+                    self._record(record, path, row, TYPES[kind], taken, depth, calls, reading, parent)
+        for declared in meaning.get("facts") or []:
+            self._fact(record, declared, depth, calls, reading)
+        for declared in meaning.get("items") or []:
+            self._items(record, declared, taken, depth, calls, reading)
+        return reading
+
+    # -- records -----------------------------------------------------------------------------------
+
+    def _subject(self, record: ToolCallRecord, row: dict[str, Any], entity: EntityType, taken: dict[str, Known],
+                 parent: dict[str, Any] | None, reading: Reading) -> tuple[str | None, Known | None]:
+        """How to describe the entity a record is about: the thing the call was given, when it is that entity; the
+        entity a foreign key of an earlier record named ('the country of ...'); else None."""
+        key = row.get(entity.key)
+        for known in taken.values():
+            mine = known.key("key")
+            if known.type == entity.name and mine is not None and key is not None and mine.value == key:
+                return known.phrase, known
+        if parent is not None and isinstance(parent.get("via"), str):
+            match = _VIA.match(parent["via"])
+            if match:  # a parent row: the row we were given names it through its foreign key
+                child_table, column = match.group(1), match.group(2)
+                child = BY_TABLE.get(child_table)
+                for known in taken.values():
+                    if child is not None and known.type == child.name:
+                        attribute = child.attributes.get(column)
+                        if attribute is not None:
+                            return attribute.of(known.phrase), known
+        for thing in reading.things:  # named by a fact of this very result
+            mine = thing.key("key")
+            if thing.type == entity.name and mine is not None and key is not None and mine.value == key:
+                return thing.phrase, thing
+        return None, None
+
+    def _record(self, record: ToolCallRecord, path: str, row: dict[str, Any], entity: EntityType,
+                taken: dict[str, Known], depth: int, calls: frozenset[int], reading: Reading,
+                parent: dict[str, Any] | None) -> Known | None:
+        phrase, basis = self._subject(record, row, entity, taken, parent, reading)
+        if phrase is None:
+            return None
+        here = f"{path}." if path else ""
+        keys = {by: Value(row[by], by, f"call:{record.index}:{here}{by}", record.index)
+                for by in entity.keys if row.get(by) not in (None, "")}
+        entity_id = entity.entity_id(row)
+        if entity_id:
+            keys["entity_id"] = Value(entity_id, "entity_id", f"call:{record.index}:{here}{entity.entity_key}",
+                                      record.index)
+        if "name" in row and row["name"]:
+            keys.setdefault("name", Value(row["name"], "name", f"call:{record.index}:{here}name", record.index))
+        subject_depth = depth if basis is None or basis.depth < depth else basis.depth
+        known = Known(entity.name, keys, phrase, subject_depth, calls)
+        reading.things.append(known)
+        _attribute_facts(record.index, here, row, entity, known, depth, calls, reading)
+        return known
+
+    # -- facts declared with a phrase --------------------------------------------------------------
+
+    def _fact(self, record: ToolCallRecord, declared: dict[str, Any], depth: int, calls: frozenset[int],
+              reading: Reading) -> None:
+        phrase = self._phrase(record, declared.get("phrase", ""))
+        if phrase is None:
+            return
+        found = list(_expand(record.result or {}, declared.get("path", "")))
+        if "[]" in declared.get("path", "") and len({repr(v) for _, v, _ in found}) > 1:
+            return  # several values answer to one phrase ("the atlas page about X"): no definite description
+        for path, value, _parent in found:
+            if value in (None, "") or isinstance(value, (dict, list)):
+                continue
+            if isinstance(value, bool) and not phrase.startswith("whether "):
+                continue  # a yes/no value is asked only as "whether ..."
+            names = None
+            if declared.get("refers_to"):
+                by = declared.get("by") or "name"
+                names = Known(declared["refers_to"], {by: Value(value, by, f"call:{record.index}:{path}", record.index)},
+                              phrase, depth, calls)
+                reading.things.append(names)
+            reading.facts.append(Fact(record.index, path, value, phrase, declared.get("unit"), None, names))
+
+    def _phrase(self, record: ToolCallRecord, template: str) -> str | None:
+        """A phrase template with each {argument} replaced by how the question names its value. A description
+        ('the largest file under `logs`') goes only where a noun phrase can ('the size of {path}'), not where a
+        bare word is expected ('the average {column}')."""
+        missing = False
+
+        def fill(match: re.Match[str]) -> str:
+            nonlocal missing
+            described = self.describe_arg(record.index, match.group(1))
+            before = re.findall(r"(\w+)\s*$", template[:match.start()])
+            if described is None or (described.startswith("the ") and before and before[0] not in _LEADS_NOUN_PHRASE):
+                missing = True
+                return ""
+            return described
+
+        text = _PLACEHOLDER.sub(fill, template)
+        return None if missing or not text.strip() else text
+
+    # -- lists ---------------------------------------------------------------------------------------
+
+    def _items(self, record: ToolCallRecord, declared: dict[str, Any], taken: dict[str, Known], depth: int,
+               calls: frozenset[int], reading: Reading) -> None:
+        result = record.result or {}
+        for path, items, parent in _expand(result, declared.get("path", "")):
+            if not isinstance(items, list):
+                continue
+            holder = parent if declared.get("path", "").count("[]") else result
+            total = declared.get("total")
+            if total:
+                count = (holder or {}).get(total[1:]) if total.startswith("^") else result.get(total)
+                complete = isinstance(count, int) and count == len(items)
+            elif declared.get("complete_unless"):
+                flag = declared["complete_unless"]
+                complete = result.get(flag) is False
+            else:
+                complete = bool(declared.get("complete"))
+            kind = _resolve_type(declared.get("type"), record.arguments, parent)
+            plural, singular = self._list_phrase(record, declared, kind, holder, taken)
+            if plural is None or not complete or not items:
+                continue
+            reading.facts.append(Fact(record.index, path, len(items), f"the number of {plural}", None, None,
+                                      kind="count", plural=plural))
+            if kind in TYPES:
+                self._pick_entities(record, path, items, TYPES[kind], singular, plural, depth, calls, reading)
+            elif declared.get("name") and declared.get("attributes"):
+                self._pick_items(record, path, items, declared, singular, depth, calls, reading)
+
+    def _list_phrase(self, record: ToolCallRecord, declared: dict[str, Any], kind: str | None,
+                     holder: dict[str, Any] | None, taken: dict[str, Known]) -> tuple[str | None, str | None]:
+        """The list's plural noun phrase ('cities of Chile in the atlas') and one member's ('city of Chile')."""
+        rel: Relation | None = None
+        parent_phrase = None
+        if declared.get("via"):
+            via = (holder or {}).get(declared["via"][1:]) if declared["via"].startswith("^") else None
+            match = _VIA.match(via) if isinstance(via, str) else None
+            if match:
+                rel = relation(match.group(1), match.group(2))
+                parent_thing = next((k for k in taken.values() if rel is not None and k.type == rel.parent), None)
+                parent_phrase = parent_thing.phrase if parent_thing else None
+        elif declared.get("filters"):
+            filters = record.arguments.get(declared["filters"]) or []
+            table = str(record.arguments.get("table", ""))
+            if len(filters) == 1 and isinstance(filters[0], dict) and filters[0].get("op", "=") == "=":
+                rel = relation(table, str(filters[0].get("column", "")))
+                if rel is not None:
+                    parent_phrase = self.describe_arg(record.index, f"{declared['filters']}[0].value")
+        elif declared.get("phrase"):
+            plural = self._phrase(record, declared["phrase"])
+            if plural is None:
+                return None, None
+            plural = re.sub(r"^the\s+", "", plural)
+            noun = TYPES[kind].noun if kind in TYPES else _noun_of(declared.get("name_type") or "item")
+            return plural, f"{noun} among the {plural}"
+        if rel is None or parent_phrase is None:
+            return None, None
+        return rel.plural.format(parent_phrase), rel.singular.format(parent_phrase)
+
+    def _pick_entities(self, record: ToolCallRecord, path: str, items: list[Any], entity: EntityType, singular: str,
+                       plural: str, depth: int, calls: frozenset[int], reading: Reading) -> None:
+        """Entities a superlative picks out of a complete list ('the most populous city of Chile'); ties refused."""
+        for column, attribute in entity.attributes.items():
+            if not attribute.most:
+                continue
+            numbers = [parse_number(i.get(column)) if isinstance(i, dict) else None for i in items]
+            if len(items) < 2 or any(n is None for n in numbers):
+                continue
+            for largest, adjective in ((True, attribute.most), (False, attribute.least)):
+                best = max(numbers) if largest else min(numbers)  # type: ignore[type-var]
+                if numbers.count(best) != 1 or not adjective:
+                    continue
+                index = numbers.index(best)
+                row = items[index]
+                phrase = (f"the {entity.noun} {adjective} among the {plural}" if adjective.startswith("with ")
+                          else f"the {adjective} {singular}")
+                pick = {"list": path, "by": column, "largest": largest}
+                keys = {by: Value(row[by], by, f"call:{record.index}:{path}[{index}].{by}", record.index)
+                        for by in entity.keys if row.get(by) not in (None, "")}
+                entity_id = entity.entity_id(row)
+                if entity_id:
+                    keys["entity_id"] = Value(entity_id, "entity_id",
+                                              f"call:{record.index}:{path}[{index}].{entity.entity_key}", record.index)
+                if row.get("name"):
+                    keys.setdefault("name", Value(row["name"], "name", f"call:{record.index}:{path}[{index}].name",
+                                                  record.index))
+                known = Known(entity.name, keys, phrase, depth, calls, pick)
+                reading.things.append(known)
+                if row.get("name"):
+                    reading.facts.append(Fact(record.index, f"{path}[{index}].name", row["name"], phrase, None, None,
+                                              known))
+                _attribute_facts(record.index, f"{path}[{index}].", row, entity, known, depth, calls, reading,
+                                 skip=column)
+
+    def _pick_items(self, record: ToolCallRecord, path: str, items: list[Any], declared: dict[str, Any],
+                    singular: str, depth: int, calls: frozenset[int], reading: Reading) -> None:
+        """Plain items a superlative picks ('the file under `logs/` with the largest size'); ties refused."""
+        name = declared["name"]
+        units = declared.get("units") or {}
+        for field_name, noun in (declared.get("attributes") or {}).items():
+            numbers = [parse_number(i.get(field_name)) if isinstance(i, dict) else None for i in items]
+            if len(items) < 2 or any(n is None for n in numbers):
+                continue
+            for largest in (True, False):
+                best = max(numbers) if largest else min(numbers)  # type: ignore[type-var]
+                if numbers.count(best) != 1:
+                    continue
+                index = numbers.index(best)
+                item = items[index]
+                if not isinstance(item, dict) or item.get(name) in (None, ""):
+                    continue
+                phrase = f"the {singular} with the {'largest' if largest else 'smallest'} {noun}"
+                value_path = f"{path}[{index}].{name}"
+                names = None
+                if declared.get("name_type"):
+                    by = declared.get("name_by") or "name"
+                    names = Known(declared["name_type"], {by: Value(item[name], by, f"call:{record.index}:{value_path}",
+                                                                    record.index)},
+                                  phrase, depth, calls, {"list": path, "by": field_name, "largest": largest})
+                    reading.things.append(names)
+                reading.facts.append(Fact(record.index, value_path, item[name], phrase, None, None, names))
+                for other, other_noun in (declared.get("attributes") or {}).items():
+                    if other != field_name and item.get(other) is not None:
+                        reading.facts.append(Fact(record.index, f"{path}[{index}].{other}", item[other],
+                                                  f"the {other_noun} of {phrase}", units.get(other), names))

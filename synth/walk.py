@@ -1,0 +1,485 @@
+"""The built-in explorer and deriver over tools that say what their results mean.
+
+Exploration walks the world through tools: from the seed it calls a tool that takes such a thing, reads what
+the result says (through the tool's published meaning), and goes on from a thing it found: a value that names
+an entity (a country's capital), an entity picked from a complete list by a definite description (the most
+populous city of a country), or a file a listing names. Values flow by type, so a city found in the database
+can feed a tool of any domain that takes a city.
+
+Derivation turns the deepest fact found into a question that says what the fact *is*, nesting the phrases of
+the things it passed through ("the elevation, in feet, of the highest airport serving the most populous city of
+Chile"), never a tool, a step or a result field.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from dive.env.trace import ListedTool
+from dive.world import World
+from dive.world.ontology import TYPES, relations_of
+
+from .answers import format_answer, normalise_text
+from .builtin import Evidence, Step, _freeze, compute_answer, solution_hops
+from .catalog import ToolCatalog
+from .meanings import Fact, Known, ResultReader, _noun_of, meaning_of, render_literal
+from .records import AnswerRule, Derivation, SeedEntity
+from .values import CONTROL, Value
+
+#: How many things of a list a tool is asked for, at most, so that lists come back complete.
+_MAX_LIST = 200
+#: Argument values a question may give in words (a column, an event name) or quoted (a key path).
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_ -]{0,39}")
+_KEY_PATH = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)+")
+
+
+class WorldIndex:
+    """What synthesis needs to know of the world to phrase and check questions: whether a name is unique
+    among its type, how to name a seed, and other entities of a type to swap in."""
+
+    def __init__(self, world: World | None) -> None:
+        self.names: dict[str, Counter[str]] = {}
+        self.city_labels: Counter[tuple[str, str]] = Counter()
+        self.country_names: dict[str, str] = {}
+        self._values: dict[tuple[str, str], list[Any]] = {}
+        self._named: dict[tuple[str, str, Any], str | None] = {}
+        self._db = world.db_path if world is not None else None
+        if self._db is None:
+            return
+        with sqlite3.connect(f"file:{self._db}?mode=ro", uri=True) as db:
+            for entity in TYPES.values():
+                columns = {row[1] for row in db.execute(f"PRAGMA table_info({entity.table})")}
+                if "name" in columns:
+                    self.names[entity.name] = Counter(normalise_text(n) for (n,) in db.execute(
+                        f"SELECT name FROM {entity.table}"))
+            self.city_labels = Counter(db.execute("SELECT name, country_code FROM cities"))
+            self.country_names = dict(db.execute("SELECT code, name FROM countries"))
+
+    def values(self, kind: str, by: str) -> list[Any]:
+        """Up to 2,000 values of one key of a type ('city', 'id'), in key order (asked once each)."""
+        entity = TYPES.get(kind)
+        if entity is None or self._db is None:
+            return []
+        column = entity.key if by == "key" else entity.entity_key if by == "entity_id" else by
+        if column not in {entity.key, *entity.keys, "name"} or column is None:
+            return []
+        if (kind, by) not in self._values:
+            with sqlite3.connect(f"file:{self._db}?mode=ro", uri=True) as db:
+                rows = [v for (v,) in db.execute(f"SELECT {column} FROM {entity.table} WHERE {column} IS NOT NULL "
+                                                  f"ORDER BY {entity.key} LIMIT 2000")]
+            self._values[(kind, by)] = [f"{kind}:{v}" for v in rows] if by == "entity_id" else rows
+        return self._values[(kind, by)]
+
+    def name_of(self, kind: str, by: str, value: Any) -> str | None:
+        """The name of the entity of `kind` whose key `by` is `value`, or None."""
+        entity = TYPES.get(kind)
+        if entity is None or self._db is None or kind not in self.names:
+            return None
+        column = entity.key if by == "key" else by
+        if column not in (entity.key, *entity.keys):
+            return None
+        if (kind, column, value) not in self._named:
+            with sqlite3.connect(f"file:{self._db}?mode=ro", uri=True) as db:
+                row = db.execute(f"SELECT name FROM {entity.table} WHERE {column} = ?", (value,)).fetchone()
+            if len(self._named) > 100_000:
+                self._named.clear()
+            self._named[(kind, column, value)] = row[0] if row else None
+        return self._named[(kind, column, value)]
+
+    def unique_name(self, kind: str, name: Any) -> bool:
+        """Whether exactly one entity of `kind` has this name (True for kinds without names in the world)."""
+        counts = self.names.get(kind)
+        return counts is None or counts.get(normalise_text(name), 0) == 1
+
+    def seed_label(self, seed: SeedEntity) -> str | None:
+        """How a question names the seed, or None when no name of it is unique in the world."""
+        if seed.type == "city":  # a city's name alone where it is unique, else with its country
+            if self.unique_name("city", seed.name):
+                return seed.name
+            code = seed.attrs.get("country_code")
+            if code and self.city_labels.get((seed.name, code), 0) == 1:
+                return f"{seed.name}, {self.country_names.get(code, seed.attrs.get('country', code))}"
+            return None
+        if seed.type in ("customer", "order"):
+            return None  # people's names repeat; orders have none
+        if seed.type in self.names and not self.unique_name(seed.type, seed.name):
+            return None
+        return seed.name
+
+    def alternative(self, kind: str, by: str, value: Any, rng: random.Random) -> Any:
+        """Another valid value of the same type and key as `value` (for checking that a hop matters), or None."""
+        values = self.values(kind, by)
+        for _ in range(8 if len(values) > 1 else 0):
+            other = rng.choice(values)
+            if str(other) != str(value):
+                return other
+        return None
+
+
+def seed_known(seed: SeedEntity, label: str) -> Known:
+    """The seed as a known thing: every key of it the question's naming makes available."""
+    entity = TYPES.get(seed.type)
+    keys: dict[str, Value] = {"name": Value(seed.name, "name", "seed:name", None),
+                              "entity_id": Value(seed.id, "entity_id", "seed:id", None)}
+    local = seed.id.split(":", 1)[-1]
+    if entity is not None:
+        for by in entity.keys:
+            if by in seed.attrs and seed.attrs[by] not in (None, ""):
+                keys[by] = Value(seed.attrs[by], by, f"seed:{by}", None)
+        if entity.key not in keys and entity.entity_key == entity.key:
+            keys[entity.key] = Value(int(local) if local.isdigit() else local, entity.key, f"seed:{entity.key}", None)
+    return Known(seed.type, keys, label, 0)
+
+
+_SUFFIXES = {"image": (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"), "audio": (".wav",),
+             "python_file": (".py",)}
+#: Thing types that are kinds of workspace file: a file of the right suffix can go where one is taken.
+_FILE_KINDS = {"file", "media", "image", "audio", "python_file"}
+
+
+def _compatible(wanted: str, thing: Known) -> bool:
+    """Whether an argument that takes a `wanted` thing accepts `thing` ('entity' takes any world entity by id; a
+    file of the right suffix goes where an image, an audio file or a Python file is taken)."""
+    if wanted == thing.type:
+        return True
+    if wanted == "entity":
+        return thing.type in TYPES
+    if wanted in _FILE_KINDS and thing.type in _FILE_KINDS:
+        path = thing.keys.get("path")
+        suffixes = _SUFFIXES.get(wanted)
+        return path is not None and (suffixes is None or str(path.value).lower().endswith(suffixes))
+    return False
+
+
+def _takes_value(takes: dict[str, Any], thing: Known) -> tuple[Value, dict[str, Any]] | None:
+    """The key of `thing` an argument declared as `takes` accepts, and arguments that go with it (a table)."""
+    kind, by = takes.get("type", ""), takes.get("by", "name")
+    extra: dict[str, Any] = {}
+    if kind.startswith("@"):
+        entity = TYPES.get(thing.type)
+        if entity is None:
+            return None
+        extra[kind[1:]] = entity.table
+    elif not _compatible(kind, thing):
+        return None
+    value = thing.key(by)
+    return (value, extra) if value is not None else None
+
+
+def _informative(tool: ListedTool) -> bool:
+    meaning = meaning_of(tool)
+    return (meaning is not None and not meaning.get("none") and not meaning.get("volatile")
+            and not tool.dive.get("writes"))
+
+
+#: A call to try: the thing it takes (None for a literal), the tool, arguments, their sources and their types.
+Plan = tuple[Known | None, str, dict[str, Any], dict[str, Value], dict[str, str]]
+
+
+class MeaningExplorer:
+    """Explores a toolset from a seed by the tools' meanings, round by round (deeper or broader)."""
+
+    def __init__(self, catalog: ToolCatalog, toolset: list[str], rng: random.Random, *, max_steps: int = 3,
+                 misses: int = 3, index: WorldIndex | None = None) -> None:
+        self.catalog = catalog
+        self.index = index or WorldIndex(None)
+        self.label = ""
+        self.rng = rng
+        self.max_steps = max_steps
+        self.misses = misses
+        # Tools whose results can say something: declared facts, not writing, not volatile.
+        self.tools = {n: catalog.tools[n] for n in toolset if _informative(catalog.tools[n])}
+
+    def start(self, evidence: Evidence, label: str) -> None:
+        evidence.things = [seed_known(evidence.seed, label)]
+        self.label = label
+
+    def _named_by_seed(self, thing: Known) -> bool:
+        """Whether the seed's name, as the question gives it, names `thing` too ('Chile' in 'Santiago, Chile')."""
+        if thing.depth < 1 or self.label == thing.phrase:
+            return False
+        name = thing.keys.get("name")
+        name = name.value if name is not None else next(
+            (n for by, v in thing.keys.items() if (n := self.index.name_of(thing.type, by, v.value))), None)
+        words = re.findall(r"\w+", normalise_text(self.label))
+        want = re.findall(r"\w+", normalise_text(name)) if name else []
+        return bool(want) and any(words[i:i + len(want)] == want for i in range(len(words) - len(want) + 1))
+
+    def _reader(self, evidence: Evidence) -> ResultReader:
+        def describe(call: int, argument: str) -> str | None:
+            given = evidence.given.get(call, {})
+            if argument in given:
+                return given[argument].phrase
+            tool = self._listed(evidence, call)
+            takes = (meaning_of(tool) or {}).get("takes", {}) if tool else {}
+            value = evidence.calls[call].arguments.get(argument)
+            by = (takes.get(argument) or {}).get("by")
+            if by in ("path", "url") and isinstance(value, str):
+                return render_literal(value, by)  # a workspace thing the question names itself
+            if isinstance(value, str) and _PLAIN.fullmatch(value):
+                return value.replace("_", " ")  # a column, an event, an algorithm: plain words
+            if isinstance(value, str) and _KEY_PATH.fullmatch(value):
+                return f'"{value}"'
+            return None
+
+        return ResultReader(describe)
+
+    def _listed(self, evidence: Evidence, call: int) -> ListedTool | None:
+        record = evidence.calls[call]
+        return next((t for t in self.tools.values() if t.name == record.tool and t.server == record.server), None)
+
+    def _plans(self, thing: Known) -> list[Plan]:
+        """Calls that take `thing`: (the thing, tool, arguments set from it, their sources, their types)."""
+        plans = []
+        for name, tool in self.tools.items():
+            meaning = meaning_of(tool) or {}
+            for argument, takes in (meaning.get("takes") or {}).items():
+                found = _takes_value(takes, thing)
+                if found is not None:
+                    value, extra = found
+                    by = takes.get("by", "name")
+                    plans.append((thing, name, {argument: value.value, **extra}, {argument: value},
+                                  {argument: f"{thing.type}/{by}"}))
+            for items in meaning.get("items") or []:
+                if not items.get("filters"):
+                    continue
+                for rel in relations_of(thing.type):
+                    value = thing.key(rel.by)
+                    if value is None:
+                        continue
+                    arg = f"{items['filters']}[0].value"
+                    plans.append((thing, name, {"table": TYPES[rel.child].table,
+                                         items["filters"]: [{"column": rel.column, "op": "=", "value": value.value}]},
+                                  {arg: value}, {arg: f"{thing.type}/{rel.by}"}))
+        return plans
+
+    def _literal_plans(self) -> list[Plan]:
+        """Calls on a workspace thing a tool's example names (a file, a folder, a page): where a walk can start
+        when the seed leads nowhere."""
+        plans = []
+        for name, tool in self.tools.items():
+            takes = (meaning_of(tool) or {}).get("takes") or {}
+            for example in tool.dive.get("examples") or []:
+                if not isinstance(example, dict):
+                    continue
+                given = {argument: example[argument] for argument, declared in takes.items()
+                         if declared.get("by") in ("path", "url") and isinstance(example.get(argument), str)
+                         and example[argument]}
+                if given:  # every path of one example: two files compared are the example's pair
+                    plans.append((None, name, given, {}, {}))
+        return plans
+
+    def _arguments(self, tool: ListedTool, given: dict[str, Any]) -> dict[str, Any] | None:
+        """`given` completed from one of the tool's examples; lists asked for in full where the tool allows."""
+        schema = tool.input_schema or {}
+        props = schema.get("properties") or {}
+        required = set(schema.get("required") or [])
+        examples = [e for e in tool.dive.get("examples") or [] if isinstance(e, dict)]
+        compatible = [e for e in examples if all(k in props for k in e)]
+        example = self.rng.choice(compatible) if compatible else {}
+        # An example made for another table or thing would mix its columns with ours: keep only what is generic.
+        same_table = example.get("table") == given.get("table") if "table" in given else True
+        arguments = dict(given)
+        # Only what the question can say is set: what the thing gives, what the tool requires (from its example),
+        # and how much of a list to return. Everything else keeps its default, which the meaning's phrases assume.
+        for param in props:
+            if param in arguments:
+                continue
+            if param.lower() in CONTROL and "maximum" in props[param] and props[param].get("type") == "integer":
+                if param.lower() in ("limit", "child_limit", "max_results", "max_items", "max_matches"):
+                    arguments[param] = min(int(props[param]["maximum"]), _MAX_LIST)
+                continue
+            if param in required:
+                if param not in example or not same_table:
+                    return None
+                arguments[param] = example[param]
+        return arguments
+
+    async def explore_round(self, evidence: Evidence, round_no: int) -> list[Step]:
+        """One round: from the things found last round (deeper) or from any found so far (broader)."""
+        if not evidence.things:
+            return []
+        previous = [t for t in evidence.things if t.calls and max(t.calls) in
+                    {s.call for s in evidence.steps if s.round == round_no - 1}]
+        deeper = round_no > 0 and previous and self.rng.random() < 0.8
+        pool = previous if deeper else list(evidence.things)
+        # Prefer what lies deepest: the question grows by one described hop each time.
+        pool.sort(key=lambda t: -t.depth)
+        frontier = [t for t in pool if t.depth == pool[0].depth]
+        self.rng.shuffle(frontier)
+        seen = {(c.tool, _freeze(c.arguments)) for c in evidence.calls}
+        made: list[Step] = []
+        missed = 0
+        budget = self.rng.randint(1, self.max_steps)
+        starts: list[Any] = [self._plans(t) for t in frontier[:4]]
+        for plans in starts:
+            self.rng.shuffle(plans)
+        if round_no == 0 and (not any(starts) or self.rng.random() < 0.3):
+            literal = self._literal_plans()  # a workspace thing the question names itself (a file, a page)
+            self.rng.shuffle(literal)
+            starts.insert(0, literal)
+        for plans in starts:
+            for thing, name, given, sources, types in plans:
+                if len(made) >= budget or missed >= self.misses:
+                    return made
+                tool = self.tools[name]
+                arguments = self._arguments(tool, given)
+                if arguments is None or (tool.name, _freeze(arguments)) in seen:
+                    continue
+                seen.add((tool.name, _freeze(arguments)))
+                record = await evidence.session.call(name, arguments)
+                taken = {a: thing for a in sources} if thing is not None else {}
+                evidence.given[record.index] = taken
+                reading = self._reader(evidence).read(record, meaning_of(tool) or {}, taken)
+                ok = not record.is_error and bool(reading.facts)
+                picks = {a: thing.picked for a in sources if thing is not None and thing.picked}
+                step = Step(record.index, round_no, sources, ok, types=types, picks=picks)
+                evidence.steps.append(step)
+                if not ok:
+                    missed += 1
+                    continue
+                _keep_new(evidence, reading, self._named_by_seed)
+                made.append(step)
+            if made:
+                break
+        return made
+
+
+def _keep_new(evidence: Evidence, reading: Any, named: Callable[[Known], bool]) -> None:
+    """Add what a call found, less what loops back to a thing already known by a shorter description (the
+    country of an airport of Chile is Chile) or that the seed's own name gives away (the country of
+    "Santiago, Chile"): such a phrase only hides a thing the question already names."""
+    shortest: dict[str, int] = {}
+    for thing in evidence.things:
+        shortest[thing.identity] = min(shortest.get(thing.identity, thing.depth), thing.depth)
+
+    def loops(thing: Known | None) -> bool:
+        return thing is not None and (shortest.get(thing.identity, thing.depth) < thing.depth or named(thing))
+
+    for thing in reading.things:
+        if thing.identity not in shortest and not named(thing):
+            evidence.things.append(thing)
+    for fact in reading.facts:
+        if not loops(fact.about) and not loops(fact.names) and _answerable(fact):
+            evidence.facts.append(fact)
+
+
+def _answerable(fact: Fact) -> bool:
+    """A value that names a thing is an answer only as the thing's name (a country code is a key, not an answer);
+    a count is asked only of two or more (that a list holds one thing or none says little, and coincides often)."""
+    if fact.kind == "count":
+        return isinstance(fact.value, int) and fact.value >= 2
+    if fact.value == 0 and fact.phrase.startswith("the number of "):
+        return False  # "how many lines match" = 0: the look-up found nothing, which is no fact to ask about
+    if fact.names is None:
+        return True
+    name = fact.names.keys.get("name")
+    return name is not None and name.value == fact.value
+
+
+# -- questions -----------------------------------------------------------------------------------
+
+_WHAT = ["What is {np}?", "Find {np}.", "Tell me {np}.", "Could you look up {np}?", "I need to know {np}.",
+         "Do you know {np}?"]
+_WHAT_UNIT = ["What is {np}, in {unit}?", "In {unit}, what is {np}?", "How much is {np}, in {unit}?",
+              "Give {np} in {unit}."]
+_WHICH = ["Which {noun} is {np}?", "What is {np}?", "Name {np}.", "Which {noun} is {np}, by name?"]
+_HOW_MANY = ["How many {plural} are there?", "Count the {plural}.", "What is the number of {plural}?",
+             "How many {plural} are listed?"]
+_CONTEXT = ["Take {inner}. {ask}", "Consider {inner}. {ask}", "Think of {inner}. {ask}", "First find {inner}. {ask}"]
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+
+
+
+def phrase_question(fact: Fact, things: list[Known], rng: random.Random) -> str:
+    """A question asking for `fact`, in one of several forms; a long phrase becomes a context sentence."""
+    np, unit = fact.phrase, fact.unit
+    inner = None
+    deep = [t for t in things if t.depth >= 1 and len(t.phrase) > 12 and t.phrase != np and np.endswith(t.phrase)]
+    if deep and len(np) > 70:
+        inner = max(deep, key=lambda t: len(t.phrase)).phrase
+        np = np[: -len(inner)] + "it"
+        np = re.sub(r"^the (.+) of it$", r"its \1", np)
+    if fact.kind == "count":
+        plural = (fact.plural or "").removesuffix(" in the atlas")
+        if inner and plural.endswith(inner):
+            plural = plural[: -len(inner)] + "it"
+        ask = rng.choice(_HOW_MANY).format(plural=plural)
+    elif isinstance(fact.value, bool):
+        ask = rng.choice(["Find out {np}.", "Tell me {np}.", "Can you check {np}?"]).format(np=np)
+    elif fact.names is not None and fact.unit is None:
+        noun = _noun_of(fact.names.type)
+        if np.startswith(f"the {noun} with "):  # 'the company with the most employees among ...'
+            ask = f"Which {noun} has {np[len(f'the {noun} with '):]}?"
+        elif np.startswith("the ") and f" {noun}" in np:  # 'the lowest-lying airport in ...'
+            ask = rng.choice(["Which is {np}?", "Name {np}.", "What is {np}?"]).format(np=np)
+        else:
+            ask = rng.choice(_WHICH).format(noun=noun, np=np)
+    elif unit:
+        ask = rng.choice(_WHAT_UNIT).format(np=np, unit=unit)
+    else:
+        ask = rng.choice(_WHAT).format(np=np)
+    ask = _cap(ask)
+    return rng.choice(_CONTEXT).format(inner=inner, ask=ask) if inner else ask
+
+
+def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
+                    check: Callable[[Derivation], str | None] | None = None) -> Derivation | None:
+    """The hardest question the evidence so far supports (the deepest fact, this round's first) that passes
+    `check`, or None. Each refused question's reason goes to `evidence.refusals`."""
+    ok_calls = {s.call for s in evidence.steps if s.ok}
+    this_round = {s.call for s in evidence.steps if s.ok and s.round == round_no}
+    candidates = [f for f in evidence.facts if f.call in ok_calls]
+    if not candidates:
+        return None
+    chains = {c: solution_hops(evidence, c) for c in {f.call for f in candidates}}
+    rng.shuffle(candidates)
+    # This round's deepest facts first; at the same depth, facts before counts (small counts say little).
+    candidates.sort(key=lambda f: (f.call in this_round, len(chains[f.call]), f.kind != "count"), reverse=True)
+    tried = 0
+    for fact in candidates:
+        if tried >= 8:
+            break
+        hops = chains[fact.call]
+        rule = AnswerRule(kind="count" if fact.kind == "count" else "field", call=fact.call, path=fact.path)
+        try:
+            answer = compute_answer(rule, evidence.calls[fact.call].result)
+        except (KeyError, IndexError, TypeError):
+            continue
+        tried += 1
+        question = phrase_question(fact, evidence.things, rng)
+        structure = ("count" if fact.kind == "count" else "multi_hop" if len(hops) > 1 else "lookup")
+        derivation = Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
+                                structure=structure)
+        refused = check(derivation) if check else None
+        if refused is None:
+            return derivation
+        evidence.refusals.append(refused)
+    return None
+
+
+def fixture_values(catalog: ToolCatalog) -> set[str]:
+    """The self-test example values of every tool that are written for a test rather than found in the world (a
+    pattern, a snippet of HTML, JSON or code): a question containing one was built from a fixture."""
+    values: set[str] = set()
+    for tool in catalog.tools.values():
+        for example in tool.dive.get("examples") or []:
+            if not isinstance(example, dict):
+                continue
+            for value in example.values():
+                if isinstance(value, str) and len(value) >= 4 and _FIXTURE_SHAPE.search(value):
+                    values.add(value.strip().lower())
+    return values
+
+
+_FIXTURE_SHAPE = re.compile(r"[?*\[\](){}<>\\|^$=;]")
