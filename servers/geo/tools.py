@@ -8,7 +8,19 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from dive.servers.kit import Domain, Example, SessionContext, ToolFailure, clip_items, world_value
+from dive.servers.kit import (
+    Domain,
+    Example,
+    Fact,
+    Items,
+    Meaning,
+    Record,
+    SessionContext,
+    Takes,
+    ToolFailure,
+    clip_items,
+    world_value,
+)
 from pydantic import BaseModel, Field
 
 from .places import (
@@ -157,6 +169,10 @@ class FindCitiesResult(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"name": Takes("city", "name")},
+        items=(Items("matches", type="city", phrase="the cities named {name}", total="total_matches"),),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -205,6 +221,17 @@ class CityInfo(CityRecord):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"city": Takes("city", "name")},
+        records=(Record("", "city"),),
+        facts=(
+            Fact("rank_in_country", "the population rank of {city} among the cities of its country"),
+            Fact("is_capital", "whether {city} is the capital of its country"),
+            Fact("nearest_airport", "the airport nearest to {city}", refers_to="airport", by="iata"),
+            Fact("nearest_airport_km", "the distance from {city} to its nearest airport", unit="kilometres"),
+        ),
+        items=(Items("serving_airports", phrase="the airports serving {city}", name_type="airport", name_by="iata"),),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -297,6 +324,29 @@ class CountryInfo(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"country": Takes("country", "code")},
+        facts=(
+            Fact("name", "the name of {country}"),
+            Fact("iso3", "the three-letter ISO code of {country}"),
+            Fact("continent", "the continent of {country}", refers_to="continent", by="name"),
+            Fact("capital", "the capital of {country}", refers_to="city", by="name"),
+            Fact("population", "the population of {country}"),
+            Fact("area_km2", "the area of {country}", unit="square kilometres"),
+            Fact("density_per_km2", "the population density of {country}", unit="people per square kilometre"),
+            Fact("currency_code", "the currency code of {country}"),
+            Fact("currency_name", "the currency of {country}"),
+            Fact("tld", "the internet country domain of {country}"),
+            Fact("phone_code", "the international calling code of {country}"),
+            Fact("city_count", "the number of cities with 15,000 or more people in {country}"),
+            Fact("largest_city", "the most populous city of {country}", refers_to="city", by="name"),
+            Fact("largest_city_population", "the population of the most populous city of {country}"),
+        ),
+        items=(
+            Items("neighbours", phrase="the countries bordering {country}", name="code", name_type="country",
+                  name_by="code"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -369,6 +419,16 @@ class AirportInfo(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"code": Takes("airport", "iata")},
+        records=(Record("", "airport"),),
+        facts=(
+            Fact("elevation_m", "the elevation of {code}", unit="metres"),
+            Fact("served_city", "the city served by {code}", refers_to="city", by="name"),
+            Fact("nearest_city", "the city nearest to {code}", refers_to="city", by="name"),
+            Fact("nearest_city_km", "the distance from {code} to the nearest city", unit="kilometres"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -432,6 +492,14 @@ class LargestCities(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"country": Takes("country", "code")},
+        facts=(
+            Fact("city_count", "the number of cities with 15,000 or more people in {country}"),
+            Fact("total_population", "the combined population of the cities with 15,000 or more people in {country}"),
+        ),
+        items=(Items("cities", type="city", phrase="the cities of {country} in the atlas", total="city_count"),),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -492,6 +560,13 @@ class CountryRanking(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"continent": Takes("continent", "code")},
+        items=(
+            Items("countries", type="country", phrase="the countries of {continent} with a known {metric}",
+                  total="considered"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -590,6 +665,18 @@ class DistanceResult(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"origin": Takes("city", "name"), "destination": Takes("city", "name")},
+        facts=(
+            Fact("distance_km", "the great-circle distance between {origin} and {destination}", unit="kilometres"),
+            Fact("distance_miles", "the great-circle distance between {origin} and {destination}", unit="miles"),
+            Fact("distance_nautical_miles", "the great-circle distance between {origin} and {destination}",
+                 unit="nautical miles"),
+            Fact("initial_bearing_deg", "the initial bearing from {origin} to {destination}", unit="degrees"),
+            Fact("final_bearing_deg", "the bearing on arrival at {destination} from {origin}", unit="degrees"),
+            Fact("compass_direction", "the 16-point compass direction from {origin} to {destination}"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -632,6 +719,13 @@ class NearbyCities(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"place": Takes("city", "name")},
+        items=(
+            Items("cities", type="city", phrase="the cities nearest to {place}",
+                  attributes={"distance_km": "distance"}, units={"distance_km": "kilometres"}),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -691,6 +785,19 @@ class CitiesInRadius(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"place": Takes("city", "name")},
+        facts=(
+            Fact("count", "the number of other cities with 15,000 or more people within {radius_km} km of {place}"),
+            Fact("total_population", "the combined population of the other cities with 15,000 or more people within "
+                 "{radius_km} km of {place}"),
+        ),
+        items=(
+            Items("cities", type="city", phrase="the other cities with 15,000 or more people within {radius_km} km of "
+                  "{place}", total="count", complete_unless="truncated",
+                  attributes={"distance_km": "distance"}, units={"distance_km": "kilometres"}),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -767,6 +874,14 @@ class AirportsNear(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"place": Takes("city", "name")},
+        facts=(Fact("count", "the number of airports within 100 km of {place}"),),
+        items=(
+            Items("airports", type="airport", phrase="the airports within 100 km of {place}", total="count",
+                  attributes={"distance_km": "distance"}, units={"distance_km": "kilometres"}),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -832,6 +947,15 @@ def _nearest(d: GeoData, lat: float, lon: float) -> CityDistance:
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"a": Takes("city", "name"), "b": Takes("city", "name")},
+        facts=(
+            Fact("latitude", "the latitude of the great-circle midpoint between {a} and {b}", unit="degrees"),
+            Fact("longitude", "the longitude of the great-circle midpoint between {a} and {b}", unit="degrees"),
+            Fact("nearest_city.name", "the city nearest to the great-circle midpoint between {a} and {b}",
+                 refers_to="city", by="name"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -869,6 +993,17 @@ class DestinationResult(PointResult):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"start": Takes("city", "name")},
+        facts=(
+            Fact("latitude", "the latitude of the point reached by travelling {distance_km} km from {start} on an "
+                 "initial bearing of {bearing_deg} degrees", unit="degrees"),
+            Fact("longitude", "the longitude of the point reached by travelling {distance_km} km from {start} on an "
+                 "initial bearing of {bearing_deg} degrees", unit="degrees"),
+            Fact("nearest_city.name", "the city nearest to the point reached by travelling {distance_km} km from "
+                 "{start} on an initial bearing of {bearing_deg} degrees", refers_to="city", by="name"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -908,6 +1043,16 @@ class AntipodeResult(PointResult):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"place": Takes("city", "name")},
+        facts=(
+            Fact("latitude", "the latitude of the antipode of {place}", unit="degrees"),
+            Fact("longitude", "the longitude of the antipode of {place}", unit="degrees"),
+            Fact("nearest_city.name", "the city nearest to the antipode of {place}", refers_to="city", by="name"),
+            Fact("nearest_city.distance_km", "the distance from the antipode of {place} to the nearest city",
+                 unit="kilometres"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -958,6 +1103,35 @@ class CountryExtent(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"country": Takes("country", "code")},
+        facts=(
+            Fact("northernmost.name", "the northernmost city with 15,000 or more people in {country}",
+                 refers_to="city", by="name"),
+            Fact("southernmost.name", "the southernmost city with 15,000 or more people in {country}",
+                 refers_to="city", by="name"),
+            Fact("westernmost.name", "the westernmost city with 15,000 or more people in {country}",
+                 refers_to="city", by="name"),
+            Fact("easternmost.name", "the easternmost city with 15,000 or more people in {country}",
+                 refers_to="city", by="name"),
+            Fact("north", "the latitude of the northernmost city with 15,000 or more people in {country}",
+                 unit="degrees"),
+            Fact("south", "the latitude of the southernmost city with 15,000 or more people in {country}",
+                 unit="degrees"),
+            Fact("west", "the longitude of the westernmost city with 15,000 or more people in {country}",
+                 unit="degrees"),
+            Fact("east", "the longitude of the easternmost city with 15,000 or more people in {country}",
+                 unit="degrees"),
+            Fact("north_south_km", "the distance between the northernmost and southernmost cities with 15,000 or more "
+                 "people in {country}", unit="kilometres"),
+            Fact("east_west_km", "the distance between the westernmost and easternmost cities with 15,000 or more "
+                 "people in {country}", unit="kilometres"),
+            Fact("population_centre_latitude", "the latitude of the population-weighted centre of the cities with "
+                 "15,000 or more people in {country}", unit="degrees"),
+            Fact("population_centre_longitude", "the longitude of the population-weighted centre of the cities with "
+                 "15,000 or more people in {country}", unit="degrees"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -1041,6 +1215,16 @@ def _fmt_offset(delta: dt.timedelta) -> str:
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"place": Takes("city", "name")},
+        facts=(
+            Fact("timezone", "the time zone of {place}"),
+            Fact("january_utc_offset", "the UTC offset of {place} on 1 January 2024"),
+            Fact("july_utc_offset", "the UTC offset of {place} on 1 July 2024"),
+            Fact("standard_utc_offset_hours", "the standard-time UTC offset of {place} in 2024", unit="hours"),
+            Fact("observes_dst", "whether {place} observes daylight saving time in 2024"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
