@@ -42,11 +42,16 @@ class DiversityStats(BaseModel):
     tools_covered: int
     tools_available: int | None = None
     unique_toolsets: int
+    """Distinct sets of tools the solutions use."""
+    unique_menus: int = 0
+    """Distinct toolsets offered to the explorer (the sampled menus)."""
     unique_call_sequences: int
     unique_call_graphs: int
     topology_classes: dict[str, int]
     tool_types_per_task: float
     """Mean number of distinct tools a task's solution uses."""
+    multi_hop_share: float = 0.0
+    """Share of tasks whose solution takes two calls or more."""
     per_1000_tasks: dict[str, float]
     domain_mix: dict[str, int]
     answer_types: dict[str, int]
@@ -65,14 +70,19 @@ def diversity_stats(tasks: list[Task], *, tools_available: int | None = None, em
         "unique_call_graphs": len({k.call_graph for k in keys}),
     }
     scale = 1000 / len(tasks) if tasks else 0.0
+    covered_per_1000 = len(tools) * scale
+    if tools_available is not None:  # a small set scaled up cannot cover more tools than the pool has
+        covered_per_1000 = min(covered_per_1000, tools_available)
     stats = DiversityStats(
         tasks=len(tasks),
         tools_covered=len(tools),
         tools_available=tools_available,
         topology_classes=dict(Counter(k.topology for k in keys).most_common()),
         tool_types_per_task=round(mean(len(k.tools) for k in keys), 3) if keys else 0.0,
-        per_1000_tasks={name: round(value * scale, 1) for name, value in
-                        {**uniques, "tools_covered": len(tools)}.items()},
+        multi_hop_share=round(sum(k.hops >= 2 for k in keys) / len(keys), 4) if keys else 0.0,
+        unique_menus=len({k.menu_key for k in keys if k.menu_key}),
+        per_1000_tasks={**{name: round(value * scale, 1) for name, value in uniques.items()},
+                        "tools_covered": round(covered_per_1000, 1)},
         domain_mix=dict(Counter("+".join(k.domains) for k in keys).most_common()),
         answer_types=dict(Counter(k.answer_type for k in keys).most_common()),
         hops=dict(sorted(Counter(str(k.hops) for k in keys).items())),

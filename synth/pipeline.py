@@ -230,7 +230,8 @@ class SynthWorker:
         domains = sorted({self.catalog.domain_of(n) for n in exposed})
         kind = answer_type(final.answer)
         keys = DiversityKeys(
-            tools=sorted(set(exposed)), toolset_key=toolset_key(config.toolset), call_sequence=exposed,
+            tools=sorted(set(exposed)), toolset_key=toolset_key(sorted(set(exposed))), menu_key=toolset_key(config.toolset),
+            call_sequence=exposed,
             call_graph=call_graph_key(final.hops),
             topology=topology(final.hops, lambda t: self.catalog.kind_of(self._exposed_name(None, t))),
             domains=domains, answer_type=kind, hops=len(final.hops),

@@ -110,6 +110,7 @@ class DiversityKeys(BaseModel):
 
     tools: list[str]
     toolset_key: str
+    """A hash of the tools the solution uses (the paper's toolset of a task)."""
     call_sequence: list[str]
     call_graph: str
     """Canonical hash of the call graph (calls as nodes, data flow as edges)."""
@@ -118,6 +119,8 @@ class DiversityKeys(BaseModel):
     domains: list[str]
     answer_type: AnswerType
     hops: int
+    menu_key: str = ""
+    """A hash of the tools offered to the task's explorer (the sampled menu), which the solution draws from."""
 
 
 class Task(BaseModel):

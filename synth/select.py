@@ -8,8 +8,8 @@ from typing import Literal
 
 from .records import Task
 
-#: Weight of covering one new feature of each family (tools and call graphs matter most).
-FEATURE_WEIGHTS = {"tool": 3.0, "graph": 2.0, "sequence": 1.0, "toolset": 0.5, "topology": 1.0, "domains": 1.0,
+#: Weight of covering one new feature of each family: every tool used at least once matters most, then call graphs.
+FEATURE_WEIGHTS = {"tool": 5.0, "graph": 2.0, "sequence": 1.0, "toolset": 0.5, "topology": 1.0, "domains": 1.0,
                    "answer": 0.5}
 
 
