@@ -131,18 +131,56 @@ def _remove_orphans(scratch: Path) -> None:
     """Delete the session folders that processes killed without warning (SIGKILL, the OOM killer) left under
     `scratch`: on tmpfs they would hold memory until the next boot. A live store holds its folder's lock."""
     for lock in scratch.glob(f"dive-sessions-*/{_LOCK}"):
+        if not _store_alive(lock.parent):
+            shutil.rmtree(lock.parent, ignore_errors=True)
+
+
+def _store_alive(root: Path) -> bool:
+    """Whether the store whose folder is `root` still runs (its process holds the folder's lock)."""
+    try:
+        fd = os.open(root / _LOCK, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # held: its store is alive
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+#: Where, beside the shared folders, each store notes the shared folders its live sessions use.
+_USERS = ".users"
+#: A shared folder that no live store has claimed is deleted only once untouched this long (a store that just
+#: made it has not claimed it yet).
+SHARED_GRACE_SECONDS = 300.0
+
+
+def _remove_orphan_shared(scratch: Path) -> None:
+    """Delete the cross-server folders that no live store uses any more (their sessions' servers were killed, or
+    never said the session ended): without this they pile up for good."""
+    base = scratch / "dive-shared"
+    try:
+        folders = [entry for entry in os.scandir(base) if entry.name != _USERS and entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    now = time.time()
+    for folder in folders:
+        users = base / _USERS / folder.name
         try:
-            fd = os.open(lock, os.O_RDWR)
+            names = os.listdir(users)
+        except OSError:
+            names = []
+        if any(_store_alive(scratch / name) for name in names):
+            continue
+        try:
+            touched = max(os.stat(folder.path).st_mtime, os.stat(users).st_mtime if names else 0.0)
         except OSError:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # held: its store is alive
-            continue
-        else:
-            shutil.rmtree(lock.parent, ignore_errors=True)
-        finally:
-            os.close(fd)
+        if now - touched > SHARED_GRACE_SECONDS:
+            shutil.rmtree(users, ignore_errors=True)
+            shutil.rmtree(folder.path, ignore_errors=True)
 
 
 class _Entry(Generic[StateT]):
@@ -175,8 +213,9 @@ class SessionStore(Generic[StateT]):
         self._idle = idle_seconds
         self._entries: OrderedDict[str, _Entry[StateT]] = OrderedDict()
         self._scratch = scratch
-        if scratch is not None:
-            _remove_orphans(scratch)
+        parent = scratch or Path(tempfile.gettempdir())
+        _remove_orphans(parent)
+        _remove_orphan_shared(parent)
         self._root = Path(tempfile.mkdtemp(prefix="dive-sessions-", dir=scratch))
         self._root_lock = _hold_root(self._root)
         self._mutex = threading.Lock()
@@ -207,6 +246,8 @@ class SessionStore(Generic[StateT]):
                 # Only sessions named by the client (meta keys) span servers; others are this server's alone.
                 shared = shared_directory_for(key, self._scratch) if key.startswith("meta:") else directory / "shared"
                 shared.mkdir(parents=True, exist_ok=True)
+                if key.startswith("meta:"):
+                    self._claim(shared)
                 context = SessionContext(key=key, world=self._world, directory=directory, shared_directory=shared,
                                          options=self._options)
                 entry = _Entry(self._factory(context), directory, shared)
@@ -224,7 +265,9 @@ class SessionStore(Generic[StateT]):
         if entry is not None:
             self._dispose(entry, shared=shared)
         if shared and key.startswith("meta:"):
-            shutil.rmtree(shared_directory_for(key, self._scratch), ignore_errors=True)
+            folder = shared_directory_for(key, self._scratch)
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder.parent / _USERS / folder.name, ignore_errors=True)
 
     def close(self) -> None:
         """End every session and remove the store's folder."""
@@ -238,6 +281,19 @@ class SessionStore(Generic[StateT]):
             os.close(self._root_lock)
             self._root_lock = -1
 
+    def _claim(self, shared: Path) -> None:
+        """Note that a live session of this store uses the cross-server folder `shared`."""
+        os.utime(shared)
+        users = shared.parent / _USERS / shared.name
+        users.mkdir(parents=True, exist_ok=True)
+        (users / self._root.name).touch()
+
+    def _release(self, shared: Path) -> None:
+        try:
+            (shared.parent / _USERS / shared.name / self._root.name).unlink()
+        except OSError:
+            pass
+
     def _evict_locked(self) -> None:
         now = time.monotonic()
         stale = [k for k, e in self._entries.items() if now - e.last_used > self._idle]
@@ -247,13 +303,22 @@ class SessionStore(Generic[StateT]):
         for key in stale:
             self._dispose(self._entries.pop(key))
 
-    @staticmethod
-    def _dispose(entry: _Entry[Any], *, shared: bool = True) -> None:
+    def _dispose(self, entry: _Entry[Any], *, shared: bool = True) -> None:
         close = getattr(entry.state, "close", None)
         try:
             if callable(close):
                 close()
         finally:
+            cross_server = entry.shared.parent.name == "dive-shared"
+            if cross_server:
+                self._release(entry.shared)
             if shared:
                 shutil.rmtree(entry.shared, ignore_errors=True)
+                if cross_server:
+                    shutil.rmtree(entry.shared.parent / _USERS / entry.shared.name, ignore_errors=True)
+            if cross_server:
+                try:
+                    os.rmdir(entry.shared.parent / _USERS)  # only once no session of any store uses it
+                except OSError:
+                    pass
             shutil.rmtree(entry.directory, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -300,3 +301,36 @@ async def test_json_looking_text_stays_text_for_optional_text_arguments():
         unknown = await pool.call("echo", {"items": [1], "txt": "x"})
         assert unknown.is_error and "txt" in unknown.error
     server.close()
+
+
+def test_killed_servers_folders_are_reclaimed_in_the_temporary_directory_too(tmp_path, monkeypatch):
+    """Without a scratch folder a store lives in the temporary directory: the next store there deletes what a killed
+    one left (its session folders, and the cross-server folders no live store uses), never a live store's."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from dive.servers.kit import SessionStore
+    from dive.servers.kit import sessions
+
+    code = ("import os, signal; from dive.servers.kit import SessionStore; "
+            "s = SessionStore(lambda c: None, lambda: None); s.get('meta:killed'); os.kill(os.getpid(), signal.SIGKILL)")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == -signal.SIGKILL
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    live = SessionStore(lambda c: None, lambda: None)
+    kept = live.get("meta:alive").shared
+    assert len(list(tmp_path.glob("dive-sessions-*"))) == 1, "the killed store's session folder is gone"
+    shared = [p for p in (tmp_path / "dive-shared").iterdir() if p.name != ".users"]
+    assert len(shared) == 2, "a folder untouched for less than the grace period stays"
+    monkeypatch.setattr(sessions, "SHARED_GRACE_SECONDS", 0.0)
+    old = time.time() - 10
+    for folder in shared:
+        os.utime(folder, (old, old))
+    other = SessionStore(lambda c: None, lambda: None)
+    assert [p for p in (tmp_path / "dive-shared").iterdir() if p.name != ".users"] == [kept], \
+        "the killed store's cross-server folder is gone, the live one's is kept"
+    other.close()
+    live.close()
+    assert not list(tmp_path.glob("dive-sessions-*")) and not any((tmp_path / "dive-shared").iterdir())
