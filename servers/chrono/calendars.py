@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from dateutil.relativedelta import relativedelta
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, no_facts
 from pydantic import BaseModel, Field
 
 from .domain import (
@@ -65,6 +65,8 @@ class DateShift(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("shifts a date by amounts the caller chooses (years, months, days, hours...); a question would "
+                     "have to spell the whole shift out, a recipe rather than a fact"),
     kind="processing",
     examples=[
         Example(
@@ -148,6 +150,13 @@ class BusinessDayShift(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"start": Takes("date", "iso"), "country": Takes("country", "code")},
+        facts=(
+            Fact("result", "the date {business_days} business days after {start} in {country}", refers_to="date",
+                 by="iso"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -240,6 +249,13 @@ class DayCount(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"start": Takes("date", "iso"), "end": Takes("date", "iso"), "country": Takes("country", "code")},
+        facts=(
+            Fact("business_days", "the number of business days in {country} from {start} up to, but not including, "
+                 "{end}"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -322,6 +338,13 @@ class Elapsed(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"start": Takes("date", "iso"), "end": Takes("date", "iso")},
+        facts=(
+            Fact("years", "the number of whole years from {start} to {end}"),
+            Fact("total_days", "the number of days from {start} to {end}", unit="days"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -412,6 +435,16 @@ class DateInfo(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"date": Takes("date", "iso")},
+        facts=(
+            Fact("weekday", "the day of the week of {date}"),
+            Fact("iso_week", "the ISO week number of {date}"),
+            Fact("day_of_year", "the day of the year of {date}"),
+            Fact("quarter", "the quarter of the year in which {date} falls"),
+            Fact("days_remaining_in_year", "the number of days left in the year after {date}", unit="days"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -463,6 +496,7 @@ class IsoWeek(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("lays out a week the caller names by year and number: calendar arithmetic on given numbers"),
     kind="processing",
     examples=[
         Example({"iso_year": 2026, "week": 53}, lambda r: r["monday"] == "2026-12-28" and r["sunday"] == "2027-01-03"),
@@ -496,6 +530,8 @@ class WeekdayOccurrence(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("steps through the calendar by a rule the caller spells out (weekday, occurrence, direction); "
+                     "a question would have to restate the rule"),
     kind="processing",
     examples=[
         Example(
@@ -541,6 +577,7 @@ class NthWeekday(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("pure calendar arithmetic on a year, month, weekday and position the caller supplies"),
     kind="processing",
     examples=[
         Example({"year": 2024, "month": 11, "weekday": "Thursday", "n": 4}, lambda r: r["date"] == "2024-11-28"),
@@ -587,6 +624,10 @@ class MonthCalendar(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"country": Takes("country", "code")},
+        facts=(Fact("working_days", "the number of working days in {country} in month {month} of {year}"),),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -662,6 +703,17 @@ class HolidayList(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"country": Takes("country", "code")},
+        facts=(
+            Fact("count", "the number of public holidays in {country} in {year}"),
+            Fact("on_weekends", "the number of public holidays in {country} in {year} that fall on a weekend"),
+        ),
+        items=(
+            Items("holidays", phrase="the public holidays of {country} in {year}", total="count", name="name",
+                  attributes={"date": "date", "weekday": "day of the week"}),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -714,6 +766,20 @@ class BusinessDayStatus(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"date": Takes("date", "iso"), "country": Takes("country", "code")},
+        facts=(
+            Fact("is_business_day", "whether {date} is a business day in {country}"),
+            Fact("previous_business_day", "the last business day in {country} before {date}", refers_to="date",
+                 by="iso"),
+            Fact("next_business_day", "the first business day in {country} after {date}", refers_to="date", by="iso"),
+            Fact("next_holiday.name", "the first public holiday in {country} after {date}"),
+            Fact("next_holiday.date", "the date of the first public holiday in {country} after {date}",
+                 refers_to="date", by="iso"),
+            Fact("days_until_next_holiday", "the number of days from {date} to the next public holiday in {country}",
+                 unit="days"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(

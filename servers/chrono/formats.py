@@ -7,7 +7,7 @@ import email.utils
 import re
 from typing import Annotated, Literal
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, ToolFailure, no_facts
 from pydantic import BaseModel, Field
 
 from .domain import (
@@ -108,6 +108,7 @@ def _readings(text: str) -> dict[dt.datetime, str]:
 
 
 @DOMAIN.tool(
+    meaning=no_facts("reads text the caller supplies; a question would have to spell the text out"),
     kind="processing",
     examples=[
         Example(
@@ -222,6 +223,7 @@ class FormattedDate(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("writes a date in a pattern the caller chooses: formatting, not a fact"),
     kind="processing",
     examples=[
         Example(
@@ -296,6 +298,7 @@ _UNIT_SCALE = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 @DOMAIN.tool(
+    meaning=no_facts("converts a timestamp the caller supplies; a question would have to spell the number out"),
     kind="processing",
     examples=[
         Example({"timestamp": 1700000000}, lambda r: r["utc"] == "2023-11-14T22:13:20Z"),
@@ -333,6 +336,7 @@ def from_unix_timestamp(
 
 
 @DOMAIN.tool(
+    meaning=no_facts("converts a date-time the caller supplies to a timestamp; a question would have to spell it out"),
     kind="processing",
     examples=[
         Example({"time": "2024-01-01T00:00:00Z"}, lambda r: r["timestamp_seconds"] == 1704067200),

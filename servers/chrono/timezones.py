@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Meaning, Takes, ToolFailure
 from pydantic import BaseModel, Field
 
 from .domain import (
@@ -49,6 +49,17 @@ class ConvertedTime(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"to_zone": Takes("city", "name"), "from_zone": Takes("city", "name")},
+        facts=(
+            Fact("target.local_time", "the local date and time in {to_zone} when it is {time} in {from_zone}"),
+            Fact("target.weekday", "the day of the week in {to_zone} when it is {time} in {from_zone}"),
+            Fact("target.utc_offset", "the UTC offset of {to_zone} when it is {time} in {from_zone}"),
+            Fact("hours_ahead", "the number of hours {to_zone} is ahead of {from_zone} when it is {time} in "
+                 "{from_zone}", unit="hours"),
+            Fact("utc", "the UTC date and time when it is {time} in {from_zone}"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -172,6 +183,23 @@ def _find_transition(zone: ResolvedZone, start: dt.datetime, forward: bool) -> T
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"zone": Takes("city", "name")},
+        facts=(
+            Fact("local.local_time", "the local date and time in {zone} at {instant} (UTC)"),
+            Fact("local.utc_offset", "the UTC offset of {zone} at {instant} (UTC)"),
+            Fact("local.is_dst", "whether daylight saving time is in effect in {zone} at {instant} (UTC)"),
+            Fact("standard_offset", "the standard-time UTC offset of {zone} at {instant} (UTC)"),
+            Fact("dst_amount_minutes", "the daylight saving shift in effect in {zone} at {instant} (UTC)",
+                 unit="minutes"),
+            Fact("previous_transition.utc", "the UTC date and time of the last clock change in {zone} before {instant} "
+                 "(UTC)"),
+            Fact("next_transition.utc", "the UTC date and time of the next clock change in {zone} after {instant} "
+                 "(UTC)"),
+            Fact("next_transition.offset_after", "the UTC offset of {zone} after its first clock change following "
+                 "{instant} (UTC)"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -240,6 +268,16 @@ class CityLocalTime(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"city": Takes("city", "name")},
+        facts=(
+            Fact("timezone", "the time zone of {city}"),
+            Fact("local.local_time", "the local date and time in {city} at {utc_instant} (UTC)"),
+            Fact("local.weekday", "the day of the week in {city} at {utc_instant} (UTC)"),
+            Fact("local.utc_offset", "the UTC offset of {city} at {utc_instant} (UTC)"),
+            Fact("local.is_dst", "whether daylight saving time is in effect in {city} at {utc_instant} (UTC)"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
