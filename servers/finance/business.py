@@ -6,7 +6,7 @@ import sqlite3
 import statistics
 from typing import Annotated
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Meaning, Takes, ToolFailure
 from pydantic import BaseModel, Field
 
 from .domain import DOMAIN, FinanceState, fact, fold_name, money, parse_month_date
@@ -38,6 +38,23 @@ class CompanyFinancials(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"company": Takes("company", "name")},
+        facts=(
+            Fact("sector", "the sector of {company}"),
+            Fact("headquarters", "the headquarters city of {company}", refers_to="city", by="name"),
+            Fact("founded", "the founding year of {company}"),
+            Fact("age_in_year", "the age of {company} in 2024", unit="years"),
+            Fact("employees", "the number of employees of {company}"),
+            Fact("revenue_musd", "the annual revenue of {company}", unit="millions of US dollars"),
+            Fact("revenue_per_employee_usd", "the annual revenue per employee of {company}", unit="US dollars"),
+            Fact("sector_companies", "the number of companies in the sector of {company}"),
+            Fact("sector_revenue_rank", "the revenue rank of {company} among the companies of its sector"),
+            Fact("sector_median_revenue_musd", "the median annual revenue of the companies in the sector of {company}",
+                 unit="millions of US dollars"),
+            Fact("ticker", "the stock ticker of {company}", refers_to="company", by="ticker"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -132,6 +149,17 @@ class ProductSales(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"product": Takes("product", "name")},
+        facts=(
+            Fact("orders", "the number of orders for {product}"),
+            Fact("units", "the number of units of {product} ordered"),
+            Fact("revenue", "the total value of the orders for {product}"),
+            Fact("average_order_value", "the average value of an order for {product}"),
+            Fact("category_revenue_rank", "the rank of {product} by total order value among the products of its "
+                 "category"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(

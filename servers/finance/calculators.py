@@ -7,7 +7,7 @@ import math
 from typing import Annotated, Literal
 
 import numpy as np
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Meaning, ToolFailure, no_facts
 from pydantic import BaseModel, Field
 
 from .domain import DOMAIN, FinanceState, finite, money, pct
@@ -34,6 +34,7 @@ class CompoundInterest(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("grows an amount the caller supplies at a rate the caller supplies; nothing comes from the world"),
     kind="processing",
     examples=[
         Example(
@@ -149,6 +150,7 @@ def _amortize(principal: float, i: float, payment: float, n: int) -> tuple[list[
 
 
 @DOMAIN.tool(
+    meaning=no_facts("amortises a loan the caller describes; nothing in it comes from the world"),
     kind="processing",
     examples=[
         Example(
@@ -229,6 +231,7 @@ def _npv(rate: float, flows: list[float], offset: int) -> float:
 
 
 @DOMAIN.tool(
+    meaning=no_facts("discounts cash flows the caller supplies; nothing in it comes from the world"),
     kind="processing",
     examples=[
         Example({"rate_pct": 10, "cash_flows": [-1000, 300, 400, 500]}, lambda r: r["npv"] == -21.04),
@@ -303,6 +306,7 @@ class IRR(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("solves for the rate of cash flows the caller supplies; nothing in it comes from the world"),
     kind="processing",
     examples=[
         Example({"cash_flows": [-1000, 300, 400, 500]}, lambda r: abs(r["irr_pct"] - 8.8963) < 1e-3),
@@ -378,6 +382,12 @@ class Growth(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        facts=(
+            Fact("cagr_pct", "the compound annual growth rate from {start_value} to {end_value} over {years} years",
+                 unit="percent"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -421,6 +431,12 @@ class PercentChange(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        facts=(
+            Fact("percent_change", "the percentage change from {old_value} to {new_value}", unit="percent"),
+            Fact("ratio", "the ratio of {new_value} to {old_value}"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -468,6 +484,7 @@ class BreakEven(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("works on costs and prices the caller supplies; nothing in it comes from the world"),
     kind="processing",
     examples=[
         Example(
@@ -520,6 +537,7 @@ class InflationAdjusted(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("applies inflation rates the caller supplies to an amount the caller supplies"),
     kind="processing",
     examples=[
         Example(

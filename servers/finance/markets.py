@@ -6,7 +6,7 @@ import math
 import statistics
 from typing import Annotated, Literal
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure
 from pydantic import BaseModel, Field
 
 from .domain import (
@@ -71,6 +71,23 @@ class StockOverview(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker")},
+        facts=(
+            Fact("sector", "the sector of {symbol}"),
+            Fact("headquarters", "the headquarters city of {symbol}", refers_to="city", by="name"),
+            Fact("high.price", "the highest monthly closing price of {symbol}'s stock in its recorded prices",
+                 unit="US dollars"),
+            Fact("high.date", "the month of the highest monthly closing price of {symbol}'s stock in its recorded "
+                 "prices"),
+            Fact("low.price", "the lowest monthly closing price of {symbol}'s stock in its recorded prices",
+                 unit="US dollars"),
+            Fact("low.date", "the month of the lowest monthly closing price of {symbol}'s stock in its recorded "
+                 "prices"),
+            Fact("total_return_pct", "the total price return of {symbol}'s stock over its recorded prices",
+                 unit="percent"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -124,6 +141,12 @@ class PriceOnDate(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker"), "date": Takes("date", "iso")},
+        facts=(
+            Fact("price", "the monthly closing price of {symbol}'s stock for the month of {date}", unit="US dollars"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -161,6 +184,13 @@ class PriceHistory(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker")},
+        facts=(
+            Fact("average_price", "the average monthly closing price of {symbol}'s stock over its recorded prices",
+                 unit="US dollars"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -217,6 +247,16 @@ def _return(x: Series, i: int, j: int) -> StockReturn:
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker"), "start": Takes("date", "iso"), "end": Takes("date", "iso")},
+        facts=(
+            Fact("total_return_pct", "the price return of {symbol}'s stock from {start} to {end}", unit="percent"),
+            Fact("annualized_return_pct", "the annualised price return of {symbol}'s stock from {start} to {end}",
+                 unit="percent"),
+            Fact("price_change", "the change in the monthly closing price of {symbol}'s stock from {start} to {end}",
+                 unit="US dollars"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -270,6 +310,15 @@ def _volatility(x: Series, i: int, j: int, method: str) -> tuple[float, float, i
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker")},
+        facts=(
+            Fact("annualized_volatility_pct", "the annualised volatility of the simple monthly returns of {symbol}'s "
+                 "stock over its recorded prices", unit="percent"),
+            Fact("mean_monthly_return_pct", "the mean simple monthly return of {symbol}'s stock over its recorded "
+                 "prices", unit="percent"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -337,6 +386,19 @@ def _drawdown(x: Series, i: int, j: int) -> Drawdown:
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker")},
+        facts=(
+            Fact("max_drawdown_pct", "the maximum drawdown of {symbol}'s stock over its recorded prices",
+                 unit="percent"),
+            Fact("peak.date", "the month of the peak before the maximum drawdown of {symbol}'s stock over its recorded "
+                 "prices"),
+            Fact("trough.date", "the month of the trough of the maximum drawdown of {symbol}'s stock over its recorded "
+                 "prices"),
+            Fact("months_peak_to_trough", "the length of the maximum drawdown of {symbol}'s stock over its recorded "
+                 "prices", unit="months"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -372,6 +434,15 @@ class MovingAverage(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker"), "date": Takes("date", "iso")},
+        facts=(
+            Fact("moving_average", "the 12-month moving average of {symbol}'s monthly closing price up to the month of "
+                 "{date}", unit="US dollars"),
+            Fact("price_vs_average_pct", "the percentage by which {symbol}'s closing price for the month of {date} "
+                 "exceeds its 12-month moving average", unit="percent"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -443,6 +514,23 @@ class Comparison(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        facts=(
+            Fact("best", "the stock with the highest price return among {symbols} from {start} to {end}",
+                 refers_to="company", by="ticker"),
+            Fact("worst", "the stock with the lowest price return among {symbols} from {start} to {end}",
+                 refers_to="company", by="ticker"),
+        ),
+        items=(
+            Items("stocks", phrase="the stocks among {symbols} from {start} to {end}", name="symbol",
+                  name_type="company", name_by="ticker",
+                  attributes={"total_return_pct": "price return", "annualized_return_pct": "annualised return",
+                              "annualized_volatility_pct": "annualised volatility",
+                              "max_drawdown_pct": "maximum drawdown"},
+                  units={"total_return_pct": "percent", "annualized_return_pct": "percent",
+                         "annualized_volatility_pct": "percent", "max_drawdown_pct": "percent"}),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -517,6 +605,15 @@ class ExtremeMonths(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol": Takes("company", "ticker")},
+        facts=(
+            Fact("positive_months", "the number of months in which {symbol}'s stock closed higher than the month "
+                 "before, over its recorded prices"),
+            Fact("negative_months", "the number of months in which {symbol}'s stock closed lower than the month "
+                 "before, over its recorded prices"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -573,6 +670,15 @@ class Correlation(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"symbol_a": Takes("company", "ticker"), "symbol_b": Takes("company", "ticker")},
+        facts=(
+            Fact("correlation", "the correlation between the monthly returns of {symbol_a}'s and {symbol_b}'s stocks "
+                 "over the months both have recorded prices"),
+            Fact("beta_b_on_a", "the beta of {symbol_b}'s monthly stock returns on {symbol_a}'s over the months both "
+                 "have recorded prices"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
