@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Annotated, Literal
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Items, Meaning, Takes, ToolFailure, no_facts
 from pydantic import BaseModel, Field
 
 from .domain import (
@@ -63,6 +63,26 @@ class ElementInfo(ElementRecord):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        takes={"element": Takes("element", "symbol")},
+        facts=(
+            Fact("number", "the atomic number of {element}"),
+            Fact("symbol", "the chemical symbol of {element}"),
+            Fact("name", "the name of {element}"),
+            Fact("atomic_mass", "the standard atomic weight of {element}", unit="grams per mole"),
+            Fact("density_g_cm3", "the density of {element}", unit="grams per cubic centimetre"),
+            Fact("period", "the period of {element} in the periodic table"),
+            Fact("group", "the group of {element} in the periodic table"),
+            Fact("block", "the periodic-table block of {element}"),
+            Fact("covalent_radius_angstrom", "the covalent radius of {element}", unit="ångströms"),
+            Fact("crystal_structure", "the crystal structure of solid {element}"),
+        ),
+        items=(
+            Items("natural_isotopes", phrase="the naturally occurring isotopes of {element}", name="mass_number",
+                  attributes={"abundance_percent": "natural abundance", "isotope_mass": "isotopic mass"},
+                  units={"abundance_percent": "percent", "isotope_mass": "atomic mass units"}),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -126,6 +146,14 @@ class ElementList(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        items=(
+            Items("elements", total="count", name="symbol", name_type="element", name_by="symbol",
+                  attributes={"number": "atomic number", "atomic_mass": "standard atomic weight",
+                              "density_g_cm3": "density"},
+                  units={"atomic_mass": "grams per mole", "density_g_cm3": "grams per cubic centimetre"}),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -287,6 +315,17 @@ def _molar_mass(counts: Counter, table: ElementTable) -> float:
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        facts=(
+            Fact("molar_mass_g_per_mol", "the molar mass of {formula}", unit="grams per mole"),
+            Fact("atom_count", "the number of atoms in one formula unit of {formula}"),
+        ),
+        items=(
+            Items("composition", phrase="the elements of {formula}", name="symbol", name_type="element",
+                  name_by="symbol", attributes={"mass_percent": "share of the mass", "count": "number of atoms"},
+                  units={"mass_percent": "percent"}),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
@@ -354,6 +393,7 @@ class AmountOfSubstance(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("converts an amount the caller supplies; the world fact it rests on is molar_mass's answer"),
     kind="processing",
     examples=[
         Example(
@@ -413,6 +453,7 @@ class EmpiricalFormula(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("derives a formula from an elemental analysis the caller supplies"),
     kind="processing",
     examples=[
         Example({"mass_percent": {"C": 40.0, "H": 6.71, "O": 53.29}}, lambda r: r["empirical_formula"] == "CH2O"),

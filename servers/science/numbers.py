@@ -6,7 +6,7 @@ import decimal
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal
 
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, ToolFailure, no_facts
 from pydantic import BaseModel, Field
 
 from .domain import DOMAIN, ScienceState
@@ -89,6 +89,7 @@ class SigFigResult(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("rounds a number the caller writes: formatting, not a fact"),
     kind="processing",
     examples=[
         Example(
@@ -157,6 +158,7 @@ class Notation(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("writes a number the caller supplies in other notations: formatting, not a fact"),
     kind="processing",
     examples=[
         Example(

@@ -7,7 +7,7 @@ import re
 from typing import Annotated, Literal
 
 import scipy.constants as sc
-from dive.servers.kit import Example, ToolFailure
+from dive.servers.kit import Example, Fact, Meaning, ToolFailure, no_facts
 from pydantic import BaseModel, Field
 
 from .domain import (
@@ -33,6 +33,7 @@ class Conversion(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(facts=(Fact("value", "{value} {from_unit} converted to {to_unit}"),)),
     kind="processing",
     examples=[
         Example({"value": 100, "from_unit": "degC", "to_unit": "degF"}, lambda r: r["value"] == 212),
@@ -147,6 +148,13 @@ def _constant(name: str) -> Constant:
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        facts=(
+            Fact("best.value", "the CODATA value of {query} in SI units"),
+            Fact("best.unit", "the SI unit of {query}"),
+            Fact("best.uncertainty", "the standard uncertainty of the CODATA value of {query}"),
+        ),
+    ),
     kind="retrieval",
     examples=[
         Example(
@@ -222,6 +230,7 @@ class GasState(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("solves PV = nRT for quantities the caller supplies"),
     kind="processing",
     examples=[
         Example(
@@ -324,6 +333,7 @@ class Photon(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("converts a wavelength, frequency or photon energy the caller supplies"),
     kind="processing",
     examples=[
         Example(
@@ -393,6 +403,7 @@ class Decay(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=no_facts("decays by a half-life and a time the caller supplies"),
     kind="processing",
     examples=[
         Example(
@@ -477,6 +488,12 @@ class DensitySolution(BaseModel):
 
 
 @DOMAIN.tool(
+    meaning=Meaning(
+        facts=(
+            Fact("volume_cm3", "the volume of {mass} of {material}", unit="cubic centimetres"),
+            Fact("mass_g", "the mass of {volume} of {material}", unit="grams"),
+        ),
+    ),
     kind="processing",
     examples=[
         Example(
