@@ -31,6 +31,10 @@ SESSION_META_KEY = "dive/session"
 FRESH_META_KEY = "dive/fresh"
 #: Sent with the next call to a server: sessions the client has finished with, for the server to dispose of.
 ENDED_META_KEY = "dive/ended"
+#: Sent with every call: the pool's secret, which makes the sessions it creates its own (see the kit's sessions).
+OWNER_META_KEY = "dive/owner"
+#: Most ended sessions one call carries; the rest go with the next calls.
+MAX_ENDED_PER_CALL = 256
 DEFAULT_CALL_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 60.0
 #: After a call times out, how long the server has to list its tools before it counts as hung.
@@ -136,6 +140,7 @@ class ClientPool:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._restart_lock = anyio.Lock()
         self._ended: dict[str, set[str]] = {}
+        self._owner = uuid.uuid4().hex
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -331,12 +336,14 @@ class ClientPool:
             schema_hash=listed.schema_hash if listed else None,
         )
         limit = self.timeout if timeout is None else timeout
-        meta = {SESSION_META_KEY: trace.session}
+        meta: dict[str, Any] = {SESSION_META_KEY: trace.session, OWNER_META_KEY: self._owner}
         if fresh and not any(c.server == server_name for c in trace.calls):
             meta[FRESH_META_KEY] = "server" if trace.calls else "session"
-        ended = self._ended.pop(server_name, None)
+        ended = sorted(self._ended.pop(server_name, set()) - {trace.session})
         if ended:
-            meta[ENDED_META_KEY] = sorted(ended - {trace.session})
+            meta[ENDED_META_KEY], rest = ended[:MAX_ENDED_PER_CALL], ended[MAX_ENDED_PER_CALL:]
+            if rest:
+                self._ended.setdefault(server_name, set()).update(rest)
         started = time.perf_counter()
         try:
             if conn.dead is not None or conn.client is None:

@@ -7,8 +7,8 @@ from .linger import Linger
 from .meaning import Fact, Items, Meaning, Record, Takes, no_facts
 from .memo import Memo, content_key
 from .paths import atomic_write, clone_file, clone_tree, relative_to_root, resolve_in_root
-from .sessions import (DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, CopyOnWrite, SessionContext,
-                       SessionStore, memory_scratch)
+from .sessions import (DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, OWNER_META_KEY, SESSION_META_KEY, CopyOnWrite,
+                       SessionContext, SessionStore, memory_scratch)
 from .world_facts import fold_name, world_rows, world_value
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "ENDED_META_KEY",
     "FRESH_META_KEY",
+    "OWNER_META_KEY",
     "SESSION_META_KEY",
     "TOOL_META_KEY",
     "CopyOnWrite",

@@ -32,7 +32,8 @@ from dive.world.ontology import ontology_json
 from .errors import HostPaths, ToolFailure, describe_exception, public_message
 from .limits import MAX_RESULT_BYTES
 from .meaning import Meaning
-from .sessions import DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, SESSION_META_KEY, SessionContext, SessionStore
+from .sessions import (DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, MAX_ENDED_NAMES, OWNER_META_KEY,
+                       SESSION_META_KEY, SessionContext, SessionRefused, SessionStore)
 
 ToolKind = Literal["retrieval", "processing"]
 #: The key under a tool's MCP `_meta` that carries its DIVE metadata.
@@ -259,15 +260,19 @@ class DomainServer:
         async def call(ctx: Context, **arguments: Any) -> Any:
             try:
                 key = self.session_key(ctx)
+                owner = _meta_value(ctx, OWNER_META_KEY)
+                owner = owner if isinstance(owner, str) and owner else None
                 fresh = _meta_value(ctx, FRESH_META_KEY)
-                if fresh in ("server", "session") and key.startswith("meta:"):
+                if fresh in ("server", "session") and key.startswith("meta:") and self.sessions.owned_by(key, owner) is not False:
                     self.sessions.end(key, shared=fresh == "session")
-                entry = self.sessions.get(key)
+                entry = self.sessions.get(key, owner)
                 ended = _meta_value(ctx, ENDED_META_KEY)
                 if isinstance(ended, list):  # after this session's state exists, so a shared browser stays up
-                    for name in ended:
-                        if isinstance(name, str) and f"meta:{name}" != key:
+                    for name in ended[:MAX_ENDED_NAMES]:  # only this client's own sessions that this server holds
+                        if isinstance(name, str) and f"meta:{name}" != key and self.sessions.owned_by(f"meta:{name}", owner):
                             await anyio.to_thread.run_sync(self.sessions.end, f"meta:{name}")
+            except SessionRefused as exc:
+                raise self._failure(str(exc)) from None
             except Exception as exc:  # a session that cannot start is the caller's error to see, not a crash
                 raise self._failure(f"could not start a session: {describe_exception(exc)}") from exc
             async with entry.lock:

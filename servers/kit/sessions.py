@@ -4,6 +4,12 @@ MCP 2026-07-28 has no protocol sessions, so a session is named, in order of prec
 1. the request's `_meta["dive/session"]` (the client pool always sends one; any client may),
 2. the legacy (2025-era) connection: one stdio connection, or one HTTP `Mcp-Session-Id`,
 3. otherwise the server process's default session (a stdio server serves exactly one client).
+
+A session named by `_meta` belongs to the client that created it: a request may also carry
+`_meta["dive/owner"]`, a secret the client picks once (the client pool picks 128 random bits), and a session
+created with one is served, restarted (`dive/fresh`) and ended (`dive/ended`) only for requests that carry the
+same. A session created without an owner is open to any request that names it, as its name is all there is to
+check (over stateless HTTP nothing else tells clients apart): such clients should use unguessable names.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import anyio
 
 from dive.world import World
 
+from .errors import ToolFailure
 from .paths import clone_file, clone_tree
 
 #: The request `_meta` key that names a session.
@@ -35,6 +42,10 @@ SESSION_META_KEY = "dive/session"
 FRESH_META_KEY = "dive/fresh"
 #: A request `_meta` key listing session names the client has finished with: their state is disposed of.
 ENDED_META_KEY = "dive/ended"
+#: A request `_meta` key with the client's secret: sessions it creates are then its own (see the module's doc).
+OWNER_META_KEY = "dive/owner"
+#: Most names one request's `dive/ended` may list; names past it are left for the idle timeout.
+MAX_ENDED_NAMES = 1024
 DEFAULT_SESSION = "default"
 
 
@@ -183,8 +194,13 @@ def _remove_orphan_shared(scratch: Path) -> None:
             shutil.rmtree(folder.path, ignore_errors=True)
 
 
+class SessionRefused(ToolFailure):
+    """A request named a session that another client created."""
+
+
 class _Entry(Generic[StateT]):
-    def __init__(self, state: StateT, directory: Path, shared: Path) -> None:
+    def __init__(self, state: StateT, directory: Path, shared: Path, owner: str | None = None) -> None:
+        self.owner = owner
         self.state = state
         self.directory = directory
         self.shared = shared
@@ -233,10 +249,22 @@ class SessionStore(Generic[StateT]):
         """The world's folder, once the world is loaded."""
         return self._world.root if self._world is not None else None
 
-    def get(self, key: str) -> _Entry[StateT]:
-        """The entry for `key`, creating its state on first use."""
+    def owned_by(self, key: str, owner: str | None) -> bool | None:
+        """Whether the session `key` belongs to `owner` (None when this store has no such session): true for a
+        session created without an owner, whoever asks."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        return entry.owner is None or entry.owner == owner
+
+    def get(self, key: str, owner: str | None = None) -> _Entry[StateT]:
+        """The entry for `key`, creating its state on first use (owned by `owner`); a session another owner
+        created is refused."""
         with self._mutex:
             entry = self._entries.get(key)
+            if entry is not None and entry.owner is not None and entry.owner != owner:
+                raise SessionRefused(f"the session {key.removeprefix('meta:')!r} belongs to another client; name "
+                                     "your own session (an unguessable name, e.g. a random UUID)")
             if entry is None:
                 self._evict_locked()
                 directory = self._root / uuid.uuid4().hex
@@ -250,7 +278,7 @@ class SessionStore(Generic[StateT]):
                     self._claim(shared)
                 context = SessionContext(key=key, world=self._world, directory=directory, shared_directory=shared,
                                          options=self._options)
-                entry = _Entry(self._factory(context), directory, shared)
+                entry = _Entry(self._factory(context), directory, shared, owner if key.startswith("meta:") else None)
                 self._entries[key] = entry
             else:
                 self._entries.move_to_end(key)
@@ -266,6 +294,8 @@ class SessionStore(Generic[StateT]):
             self._dispose(entry, shared=shared)
         if shared and key.startswith("meta:"):
             folder = shared_directory_for(key, self._scratch)
+            if entry is None and self._claimed_elsewhere(folder):
+                return  # another live store's session: that store ends it, for its own client only
             shutil.rmtree(folder, ignore_errors=True)
             shutil.rmtree(folder.parent / _USERS / folder.name, ignore_errors=True)
 
@@ -287,6 +317,15 @@ class SessionStore(Generic[StateT]):
         users = shared.parent / _USERS / shared.name
         users.mkdir(parents=True, exist_ok=True)
         (users / self._root.name).touch()
+
+    def _claimed_elsewhere(self, shared: Path) -> bool:
+        users = shared.parent / _USERS / shared.name
+        try:
+            names = os.listdir(users)
+        except OSError:
+            return False
+        parent = self._root.parent
+        return any(name != self._root.name and _store_alive(parent / name) for name in names)
 
     def _release(self, shared: Path) -> None:
         try:
