@@ -52,8 +52,9 @@ TRUNCATION_MARKER = "\n[... truncated: {dropped} more characters]"
 
 
 StepResult = tuple[str, float, bool, bool, dict[str, Any]]
-#: What a step asks its driver to run, (tool name, arguments); the driver sends back the call's record.
-CallRequest = tuple[str, dict[str, Any]]
+#: What a step asks its driver to run, (tool name, arguments, whether it may be the session's first call to the
+#: tool's server); the driver sends back the call's record.
+CallRequest = tuple[str, dict[str, Any], bool]
 
 
 class _DiveCore:
@@ -127,6 +128,7 @@ class _DiveCore:
         self._turn = 0
         self._done = True
         self._transcript: list[str] = []
+        self._servers_called: set[str] = set()
         return lambda: _build_pool(config, embedded, domains, transport, world_dir, tool_timeout)
 
     # -- one episode, without I/O ------------------------------------------------------------
@@ -143,6 +145,7 @@ class _DiveCore:
                           {"role": "user", "content": self.task.question}]
         self._turn = 0
         self._done = False
+        self._servers_called = set()
         observation = render_transcript(to_plain_messages(self._messages))
         self._transcript = [observation]
         return self._clip(observation), self._info(reward_parts={})
@@ -198,7 +201,10 @@ class _DiveCore:
                 malformed = True
                 content = "Error: " + problem
             else:
-                content = self._content((yield call.name, call.arguments))
+                server = self._tools[call.name].server
+                record = yield call.name, call.arguments, server not in self._servers_called
+                self._servers_called.add(server)
+                content = self._content(record)
             self._messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name, "content": content})
             blocks.append(render_tool_response(content))
         return "\n".join(blocks), malformed
@@ -330,7 +336,8 @@ class DiveEnv(_DiveCore, gym.Env[str, str]):
             request = next(plan)
             while True:
                 assert self._hub is not None
-                request = plan.send(self._hub.call_in(self._trace, *request, self.tool_timeout))
+                tool, arguments, fresh = request
+                request = plan.send(self._hub.call_in(self._trace, tool, arguments, self.tool_timeout, fresh))
         except StopIteration as finished:
             return finished.value
 
@@ -419,7 +426,8 @@ class AsyncDiveEnv(_DiveCore):
             request = next(plan)
             while True:
                 assert self._hub is not None  # an episode is running, so start() has connected
-                request = plan.send(await self._hub.call_in(self._trace, *request, self.tool_timeout))
+                tool, arguments, fresh = request
+                request = plan.send(await self._hub.call_in(self._trace, tool, arguments, self.tool_timeout, fresh))
         except StopIteration as finished:
             return finished.value
 

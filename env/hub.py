@@ -37,11 +37,12 @@ class ServerHub(SyncClientPool):
         """Tools by the name a model calls them."""
         return self.pool.exposed_names()
 
-    def call_in(self, trace: Trace, tool: str, arguments: Mapping[str, Any], timeout: float | None = None
-                ) -> ToolCallRecord:
-        """Call a tool in `trace`'s session, which starts afresh on each server at its first call there. A
-        server found dead is restarted before this returns; the record says so."""
-        record = self.call(tool, arguments, trace=trace, timeout=timeout, fresh=True)
+    def call_in(self, trace: Trace, tool: str, arguments: Mapping[str, Any], timeout: float | None = None,
+                fresh: bool = True) -> ToolCallRecord:
+        """Call a tool in `trace`'s session, which starts afresh on each server at its first call there (`fresh`:
+        False when the caller knows this server has been called in the session, which spares the pool a look
+        through the whole trace). A server found dead is restarted before this returns; the record says so."""
+        record = self.call(tool, arguments, trace=trace, timeout=timeout, fresh=fresh)
         if record.is_error and self.pool.is_dead(record.server):
             try:
                 self._portal.call(self.pool.restart, record.server)
@@ -90,10 +91,10 @@ class AsyncServerHub:
         """Tools by the name a model calls them."""
         return self.pool.exposed_names()
 
-    async def call_in(self, trace: Trace, tool: str, arguments: Mapping[str, Any], timeout: float | None = None
-                      ) -> ToolCallRecord:
+    async def call_in(self, trace: Trace, tool: str, arguments: Mapping[str, Any], timeout: float | None = None,
+                      fresh: bool = True) -> ToolCallRecord:
         """Call a tool in `trace`'s session (see `ServerHub.call_in`)."""
-        record = await self.pool.call(tool, arguments, trace=trace, timeout=timeout, fresh=True)
+        record = await self.pool.call(tool, arguments, trace=trace, timeout=timeout, fresh=fresh)
         if record.is_error and self.pool.is_dead(record.server):
             try:
                 await self.pool.restart(record.server)
