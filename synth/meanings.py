@@ -35,6 +35,11 @@ def _noun_of(kind: str) -> str:
     return entity.noun if entity is not None else _NOUNS.get(kind, kind.replace("_", " "))
 
 
+def _label_key(label: str) -> str:
+    """'Elevation (ft)' and 'elevation' alike: a label without its unit, in lower case."""
+    return re.sub(r"\s*\(.*?\)\s*", " ", label).strip().lower()
+
+
 def meaning_of(tool: ListedTool) -> dict[str, Any] | None:
     """A listed tool's published meaning, or None when its server publishes none."""
     meaning = tool.dive.get("meaning")
@@ -56,6 +61,8 @@ class Known:
     """The calls whose results it was read from."""
     picked: dict[str, Any] | None = None
     """How it was chosen from a list, when it was (the list's path, the attribute, largest or smallest)."""
+    about: Known | None = None
+    """The world entity this thing is about, for a page or a file about one (the atlas page about Chile)."""
 
     @property
     def identity(self) -> str:
@@ -187,12 +194,15 @@ class ResultReader:
         depth = 1 + max([k.depth for k in taken.values()] + [0])
         calls = frozenset({record.index}.union(*[k.calls for k in taken.values()]))
         for declared in meaning.get("records") or []:
+            if declared.get("labelled"):
+                self._labelled(record, declared, taken, depth, calls, reading)
+                continue
             for path, row, parent in _expand(result, declared.get("path", "")):
                 kind = _resolve_type(declared.get("type"), record.arguments, parent)
                 if kind in TYPES and isinstance(row, dict):
                     self._record(record, path, row, TYPES[kind], taken, depth, calls, reading, parent)
         for declared in meaning.get("facts") or []:
-            self._fact(record, declared, depth, calls, reading)
+            self._fact(record, declared, taken, depth, calls, reading)
         for declared in meaning.get("items") or []:
             self._items(record, declared, taken, depth, calls, reading)
         return reading
@@ -245,10 +255,43 @@ class ResultReader:
         _attribute_facts(record.index, here, row, entity, known, depth, calls, reading)
         return known
 
+    def _labelled(self, record: ToolCallRecord, declared: dict[str, Any], taken: dict[str, Known], depth: int,
+                  calls: frozenset[int], reading: Reading) -> None:
+        """Facts of a table of [label, value] rows about one entity (a page's 'Facts'), labels as the ontology's."""
+        kind = declared.get("type", "")
+        given = taken.get(kind[1:]) if kind.startswith("=") else None
+        subject = given.about if given is not None and given.about is not None else given
+        if subject is None or subject.type not in TYPES:
+            return
+        entity = TYPES[subject.type]
+        by_label = {_label_key(a.label or a.phrase): (column, a) for column, a in entity.attributes.items()}
+        for path, rows, _parent in _expand(record.result or {}, declared.get("path", "")):
+            if not isinstance(rows, list):
+                continue
+            for i, row in enumerate(rows):
+                if not (isinstance(row, list) and len(row) == 2 and isinstance(row[0], str)):
+                    continue
+                found = by_label.get(_label_key(row[0]))
+                value = row[1]
+                if found is None or value in (None, "", "-"):
+                    continue
+                column, attribute = found
+                if attribute.refers_to and attribute.by != "name" and not isinstance(value, str):
+                    continue
+                if attribute.unit and parse_number(value) is None:
+                    continue
+                phrase = attribute.of(subject.phrase)
+                names = None
+                if attribute.refers_to in TYPES:  # pages show the entity a value refers to by its name
+                    names = Known(attribute.refers_to, {"name": Value(value, "name", f"call:{record.index}:{path}[{i}][1]",
+                                                                      record.index)}, phrase, depth, calls)
+                    reading.things.append(names)
+                reading.facts.append(Fact(record.index, f"{path}[{i}][1]", value, phrase, attribute.unit, subject, names))
+
     # -- facts declared with a phrase --------------------------------------------------------------
 
-    def _fact(self, record: ToolCallRecord, declared: dict[str, Any], depth: int, calls: frozenset[int],
-              reading: Reading) -> None:
+    def _fact(self, record: ToolCallRecord, declared: dict[str, Any], taken: dict[str, Known], depth: int,
+              calls: frozenset[int], reading: Reading) -> None:
         phrase = self._phrase(record, declared.get("phrase", ""))
         if phrase is None:
             return
@@ -263,8 +306,9 @@ class ResultReader:
             names = None
             if declared.get("refers_to"):
                 by = declared.get("by") or "name"
+                entity = next((k for k in taken.values() if k.type in TYPES), None)
                 names = Known(declared["refers_to"], {by: Value(value, by, f"call:{record.index}:{path}", record.index)},
-                              phrase, depth, calls)
+                              phrase, depth, calls, about=entity)
                 reading.things.append(names)
             reading.facts.append(Fact(record.index, path, value, phrase, declared.get("unit"), None, names))
 

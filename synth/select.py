@@ -24,7 +24,16 @@ def features(task: Task) -> set[tuple[str, str]]:
 
 def select_diverse(tasks: list[Task], budget: int, method: Literal["random", "submodular"], seed: int = 0) -> list[Task]:
     """Choose `budget` tasks. 'submodular' greedily maximises weighted feature coverage (lazy greedy:
-    coverage is monotone submodular, so stale gains are upper bounds); ties keep the earlier task."""
+    coverage is monotone submodular, so stale gains are upper bounds); ties keep the earlier task. A question
+    asked twice (from two seeds that led to the same place) is kept once."""
+    seen: set[str] = set()
+    unique = []
+    for task in tasks:
+        key = " ".join(task.question.lower().split())
+        if key not in seen:
+            seen.add(key)
+            unique.append(task)
+    tasks = unique
     if budget >= len(tasks):
         return list(tasks)
     if method == "random":

@@ -316,10 +316,15 @@ class MeaningExplorer:
         made: list[Step] = []
         missed = 0
         budget = self.rng.randint(1, self.max_steps)
-        starts: list[Any] = [self._plans(t) for t in frontier[:4]]
-        for plans in starts:
+        others = [t for t in pool if t not in frontier[:4]] + [t for t in evidence.things if t not in pool]
+        others.sort(key=lambda t: -t.depth)
+        # The deepest things first; when none of them leads anywhere, anything found so far (broader).
+        starts: list[Any] = [self._plans(t) for t in [*frontier[:4], *others[:4]]]
+        used = {c.tool for c in evidence.calls}
+        for plans in starts:  # tools the walk has not called yet first: a chain of several tools, not one repeated
             self.rng.shuffle(plans)
-        if round_no == 0 and (not any(starts) or self.rng.random() < 0.3):
+            plans.sort(key=lambda plan: self.tools[plan[1]].name in used)
+        if round_no == 0 and (not any(starts) or self.rng.random() < 0.15):
             literal = self._literal_plans()  # a workspace thing the question names itself (a file, a page)
             self.rng.shuffle(literal)
             starts.insert(0, literal)
@@ -444,8 +449,11 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
         return None
     chains = {c: solution_hops(evidence, c) for c in {f.call for f in candidates}}
     rng.shuffle(candidates)
-    # This round's deepest facts first; at the same depth, facts before counts (small counts say little).
-    candidates.sort(key=lambda f: (f.call in this_round, len(chains[f.call]), f.kind != "count"), reverse=True)
+    # This round's deepest facts first, then those whose chain uses more distinct tools; at the same depth, facts
+    # before counts (small counts say little).
+    tools = {c: len({evidence.calls[h.call].tool for h in hops}) for c, hops in chains.items()}
+    candidates.sort(key=lambda f: (f.call in this_round, len(chains[f.call]), tools[f.call], f.kind != "count"),
+                    reverse=True)
     tried = 0
     for fact in candidates:
         if tried >= 8:

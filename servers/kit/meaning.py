@@ -15,8 +15,9 @@ of Lyon, France") and never of how a tool shows them. A tool declares:
   own work, it made a file whose name it chose).
 
 Anything not declared is not an answer. Paths are dotted ('row.population'); '[]' crosses a list
-('children[].rows'), '[0]' picks one item ('colors[0].name'). A type is an entity type ('city'), '@arg' (the type whose table the argument names) or
-'^field' (the type whose table a sibling field of the enclosing list item names).
+('children[].rows'), '[0]' picks one item ('colors[0].name'). A type is an entity type ('city'), '@arg' (the type whose table the argument names),
+'^field' (the type whose table a sibling field of the enclosing list item names) or '=arg' (the entity the thing
+given as the argument is about: the city a page given by URL describes).
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class Record:
 
     path: str
     type: str
+    labelled: bool = False
+    """The record is a list of [label, value] rows labelled as the ontology labels attributes ('Population',
+    'Elevation (ft)'), such as a web page's fact table, rather than an object keyed by attribute."""
 
 
 @dataclass(frozen=True)

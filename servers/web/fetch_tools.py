@@ -9,7 +9,7 @@ from collections import deque
 from typing import Annotated, Any, Literal
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from dive.servers.kit import Example, Items, Meaning, Takes, ToolFailure, clip_text, no_facts
+from dive.servers.kit import Record, Example, Items, Meaning, Takes, ToolFailure, clip_text, no_facts
 from pydantic import BaseModel, Field
 
 from . import html_extract as hx
@@ -298,7 +298,7 @@ def tables_result(url: str, raw: list[dict], caption_contains: str | None, max_r
     return TablesResult(url=url, count=len(tables), tables=tables)
 
 
-@DOMAIN.tool(meaning=no_facts("a page's facts come as label/value rows ('Population' | '8,961,989') that a meaning cannot yet address by label; their values are display strings (names where the ontology holds codes or ids, thousands separators, units in labels)", url=Takes("page", "url")), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"url": Takes("page", "url")}, records=(Record("tables[].rows", "=url", labelled=True),)), kind="retrieval", examples=[
     Example({"url": "/countries/FR.html", "caption_contains": "largest cities"},
             lambda r: r["tables"][0]["columns"] == ["City", "Population", "Time zone"]
             and r["tables"][0]["rows"][0][0] == "Paris"),
