@@ -334,3 +334,37 @@ def test_killed_servers_folders_are_reclaimed_in_the_temporary_directory_too(tmp
     other.close()
     live.close()
     assert not list(tmp_path.glob("dive-sessions-*")) and not any((tmp_path / "dive-shared").iterdir())
+
+
+def test_every_tool_says_what_its_results_mean():
+    """Synthesis derives questions only from declared meanings: every tool of every domain has one, published in
+    its MCP metadata, and a tool whose results carry no fact says why."""
+    from dive.servers import domains
+
+    for domain in domains().values():
+        for name, spec in domain.tools.items():
+            assert spec.meaning is not None, f"{domain.name}.{name} declares no meaning"
+            published = domain.metadata(spec)[TOOL_META_KEY]["meaning"]
+            assert published == spec.meaning.to_json()
+            assert published.get("none") or published.get("facts") or published.get("records") \
+                or published.get("items") or published.get("volatile"), f"{domain.name}.{name}"
+
+
+class Tally(BaseModel):
+    total: int
+
+
+def test_a_meaning_naming_what_the_tool_lacks_is_refused_at_registration():
+    from dive.servers.kit import Fact, Meaning, Takes
+
+    d = Domain("m", "meanings", lambda ctx: None)
+    for bad in (Meaning(facts=(Fact("count", "the number of {path}"),)),  # no such output field
+                Meaning(facts=(Fact("total", "the number of files under {folder}"),)),  # no such argument
+                Meaning(takes={"folder": Takes("directory", "path")}, none="x")):
+        with pytest.raises(ValueError):
+            @d.tool(kind="retrieval", examples=[Example({"path": "."}, lambda r: True)], meaning=bad)
+            def tally(state, path: str) -> Tally:
+                """Count."""
+                return Tally(total=1)
+    with pytest.raises(ValueError):
+        Meaning()  # says nothing, not even why

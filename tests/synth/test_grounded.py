@@ -1,0 +1,237 @@
+"""Questions from what results mean: what a synthesized set reads like, answers recomputed from the world's
+SQLite database without the tools, and every verification check failing a task planted to break it."""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+
+import pytest
+
+from dive.env.trace import ToolCallRecord
+from dive.servers import domains
+from dive.synth.builtin import Evidence, Step
+from dive.synth.meanings import Known, ResultReader
+from dive.synth.pipeline import SynthOptions, SynthWorker
+from dive.synth.records import AnswerRule, Derivation, Hop, SeedEntity
+from dive.synth.values import Value
+from dive.synth.verify import skippable_hop, static_checks, verify_task
+from dive.synth.walk import MeaningExplorer, WorldIndex
+from dive.world.ontology import TYPES, relation
+
+_RECIPE = re.compile(r"\bstep \d+\b|\bthe result of\b", re.I)
+
+
+def _tool_identifiers() -> set[str]:
+    return {name for d in domains().values() for name in d.tools if "_" in name}
+
+
+@pytest.fixture(scope="module")
+def worker(world):
+    w = SynthWorker(SynthOptions(domains=["web", "files", "database", "code", "media"], world=str(world.root),
+                                 embedding_metrics=False))
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+@pytest.fixture(scope="module")
+def synthesized(worker):
+    return [line.task for line in worker.run(range(60)) if line.task is not None]
+
+
+def test_questions_name_no_tool_step_or_result_field(synthesized):
+    assert len(synthesized) >= 20, "too few tasks to judge"
+    identifiers = _tool_identifiers()
+    for task in synthesized:
+        q = task.question
+        assert not _RECIPE.search(q), q
+        outside_quotes = re.sub(r"`[^`]*`|\"[^\"]*\"", "", q)
+        named = [n for n in identifiers if re.search(rf"\b{re.escape(n)}\b", outside_quotes)]
+        assert not named, f"{q!r} names {named}"
+        assert q[0].isupper() and q.rstrip()[-1] in "?.", q
+
+
+def test_multi_hop_tasks_need_every_hop_and_read_as_nested_phrases(synthesized):
+    multi = [t for t in synthesized if len(t.solution) >= 2]
+    assert multi, "no multi-hop task in 60 configs"
+    for task in multi:
+        hops = task.derivation[-1].hops
+        assert any(source.startswith("call:") for hop in hops for source in hop.inputs.values()), task.question
+        assert task.verification.accepted and task.verification.replayed
+
+
+# -- answers recomputed from the world's database, not from the tools -------------------------------------------
+
+def _sql_pick(db: sqlite3.Connection, rel, parent_key, by: str, largest: bool, column: str):
+    table = TYPES[rel.child].table
+    order = "DESC" if largest else "ASC"
+    rows = db.execute(f"SELECT {column}, {by} FROM {table} WHERE {rel.column} = ? AND {by} IS NOT NULL "
+                      f"ORDER BY {by} {order} LIMIT 2", (parent_key,)).fetchall()
+    if len(rows) == 2 and rows[0][1] == rows[1][1]:
+        return None  # a tie: no definite description
+    return rows[0][0] if rows else None
+
+
+@pytest.mark.parametrize("code", ["CL", "FR", "JP", "KE", "NZ", "PE"])
+def test_superlatives_and_attributes_match_the_world_database(worker, world, code):
+    """Explore from a country with the database's list tools, then check every fact about the country and about
+    the city or airport a superlative picks out of it against SQL over the world's database."""
+    seed = next(s for s in worker.seeds if s.id == f"country:{code}") if any(
+        s.id == f"country:{code}" for s in worker.seeds) else None
+    if seed is None:
+        with sqlite3.connect(world.db_path) as db:
+            name = db.execute("SELECT name FROM countries WHERE code = ?", (code,)).fetchone()[0]
+        seed = SeedEntity(id=f"country:{code}", type="country", name=name, attrs={"code": code})
+
+    async def explore() -> Evidence:
+        evidence = Evidence(session=worker.pool.open_session(f"sql-{code}"), seed=seed)
+        walker = MeaningExplorer(worker.catalog, ["find_rows", "get_row"], random.Random(1), max_steps=3, misses=5,
+                                 index=worker.index)
+        walker.start(evidence, seed.name)
+        await walker.explore_round(evidence, 0)
+        return evidence
+
+    evidence = worker._portal.call(explore)
+    checked = 0
+    with sqlite3.connect(world.db_path) as db:
+        for fact in evidence.facts:
+            about = fact.about
+            if about is None or fact.kind != "field":
+                continue
+            column = fact.path.rsplit(".", 1)[-1]
+            if about.depth == 0 or about.identity == f"country:{code}":
+                want = db.execute(f"SELECT {column} FROM countries WHERE code = ?", (code,)).fetchone()[0]
+            elif about.picked:  # picked from the list of the country's cities or airports
+                rel = relation(str(evidence.calls[fact.call].arguments.get("table")), "country_code")
+                assert rel is not None
+                want = _sql_pick(db, rel, code, about.picked["by"], about.picked["largest"], column)
+            else:
+                continue
+            assert fact.value == want, f"{fact.phrase}: tools said {fact.value!r}, the database {want!r}"
+            checked += 1
+    assert checked >= 3
+
+
+# -- each check fails a task planted to break it ----------------------------------------------------------------
+
+def _record(index: int, tool: str, arguments: dict, result: dict) -> ToolCallRecord:
+    return ToolCallRecord(index=index, server="database", tool=tool, arguments=arguments, result=result)
+
+
+def test_a_page_limited_list_is_never_counted_and_ties_pick_nothing():
+    reader = ResultReader(lambda call, arg: "Chile")
+    country = Known("country", {"code": Value("CL", "code", "seed:code", None)}, "Chile", 0)
+    meaning = {"items": [{"path": "rows", "type": "@table", "filters": "filters", "total": "total_matches"}]}
+    rows = [{"id": i, "name": f"C{i}", "population": 100, "country_code": "CL"} for i in range(3)]
+    arguments = {"table": "cities", "filters": [{"column": "country_code", "op": "=", "value": "CL"}]}
+    cut = _record(0, "find_rows", arguments, {"rows": rows, "total_matches": 98, "truncated": True})
+    assert ResultReader(lambda c, a: "Chile").read(cut, meaning, {"filters[0].value": country}).facts == []
+    tied = _record(1, "find_rows", arguments, {"rows": rows, "total_matches": 3, "truncated": False})
+    reading = reader.read(tied, meaning, {"filters[0].value": country})
+    assert [f.kind for f in reading.facts] == ["count"] and reading.facts[0].value == 3
+    assert not [t for t in reading.things if t.picked], "a tie picked a city"
+
+
+def test_a_volatile_tool_gives_no_answer():
+    record = _record(0, "clock", {}, {"now": "2026-12-07T06:44:00Z"})
+    meaning = {"facts": [{"path": "now", "phrase": "the current time"}], "volatile": True}
+    assert ResultReader(lambda c, a: None).read(record, meaning, {}).facts == []
+
+
+def _planted(worker, question: str, sources: dict, types: dict, rule: AnswerRule,
+             calls: list[tuple]) -> tuple[Evidence, Derivation]:
+    """A derivation over calls made for real in a fresh session, with the given provenance (its answer unset)."""
+    async def make():
+        evidence = Evidence(session=worker.pool.open_session("planted"), seed=SeedEntity(
+            id="country:CL", type="country", name="Chile"))
+        for tool, arguments in calls:
+            await evidence.session.call(tool, arguments)
+        for i, _ in enumerate(calls):
+            evidence.steps.append(Step(i, 0, sources.get(i, {}), True, types=types.get(i, {})))
+        hops = [Hop(call=i, tool=calls[i][0], inputs={p: v.source for p, v in sources.get(i, {}).items()},
+                    types=types.get(i, {})) for i in range(len(calls))]
+        return evidence, Derivation(round=0, question=question, answer=None, hops=hops, rule=rule, structure="x")
+
+    return worker._portal.call(make)
+
+
+def test_a_skippable_hop_is_found(worker):
+    """The second call's answer (the table it read) does not depend on the country code that flowed into it."""
+    code = Value("CL", "code", "call:0:row.code", 0)
+    evidence, derivation = _planted(
+        worker, "Which table lists the cities of the country Chile?",
+        {0: {"key": Value("CL", "code", "seed:code", None)}, 1: {"filters[0].value": code}},
+        {0: {"key": "country/key"}, 1: {"filters[0].value": "country/code"}},
+        AnswerRule(kind="field", call=1, path="table"),
+        [("get_row", {"table": "countries", "key": "CL"}),
+         ("find_rows", {"table": "cities", "filters": [{"column": "country_code", "op": "=", "value": "CL"}]})])
+    derivation = derivation.model_copy(update={"answer": "cities"})
+    reason, checked = worker._portal.call(skippable_hop, derivation, evidence, worker.pool, worker.index.alternative,
+                                          random.Random(0))
+    assert reason == "hop_not_needed" and checked >= 2
+    # The same chain asking for the number of cities does depend on the country.
+    counted = derivation.model_copy(update={"answer": evidence.calls[1].result["total_matches"],
+                                            "rule": AnswerRule(kind="field", call=1, path="total_matches")})
+    reason, _ = worker._portal.call(skippable_hop, counted, evidence, worker.pool, worker.index.alternative,
+                                    random.Random(0))
+    assert reason is None
+
+
+def test_an_ambiguous_name_and_a_fixture_are_refused(worker):
+    santiago = Value("Santiago", "name", "call:0:row.capital", 0)
+    evidence, derivation = _planted(
+        worker, "What is the population of the capital of Chile?", {0: {}, 1: {"filters[0].value": santiago}},
+        {1: {"filters[0].value": "city/name"}}, AnswerRule(kind="field", call=1, path="total_matches"),
+        [("get_row", {"table": "countries", "key": "CL"}),
+         ("find_rows", {"table": "cities", "filters": [{"column": "name", "op": "=", "value": "Santiago"}]})])
+    derivation = derivation.model_copy(update={"answer": 5})
+    assert not worker.index.unique_name("city", "Santiago")
+    assert static_checks(derivation, evidence, unique_name=worker.index.unique_name) == "ambiguous_name"
+    fixture = derivation.model_copy(update={"question": "How many lines match colou?r in the notes?"})
+    assert static_checks(fixture, evidence, fixtures={"colou?r"}) == "fixture_in_question"
+
+
+def test_an_answer_in_the_question_is_refused_token_wise(worker):
+    evidence, derivation = _planted(worker, "What is the code of Chile (CL)?", {}, {},
+                                       AnswerRule(kind="field", call=0, path="row.code"),
+                                       [("get_row", {"table": "countries", "key": "CL"})])
+    assert static_checks(derivation.model_copy(update={"answer": "CL"}), evidence) == "answer_in_question"
+    # "3.5" is not in "35", whatever punctuation is dropped.
+    assert static_checks(derivation.model_copy(update={"question": "How much is 35?", "answer": 3.5}),
+                         evidence) is None
+
+
+def test_an_unreproducible_answer_is_rejected_on_replay(worker):
+    evidence, derivation = _planted(worker, "What is the population of Chile?", {}, {},
+                                       AnswerRule(kind="field", call=0, path="row.population"),
+                                       [("get_row", {"table": "countries", "key": "CL"})])
+    wrong = derivation.model_copy(update={"answer": 1})
+    verification = worker._portal.call(verify_task, wrong, evidence, worker.pool)
+    assert not verification.accepted and verification.reason == "not_reproducible"
+
+
+def test_the_held_out_split_is_made_the_same_way(world):
+    w = SynthWorker(SynthOptions(domains=["geo", "finance", "science"], include_held_out=True, world=str(world.root),
+                                 embedding_metrics=False))
+    try:
+        tasks = [line.task for line in w.run(range(30)) if line.task is not None]
+    finally:
+        w.close()
+    assert len(tasks) >= 8
+    identifiers = _tool_identifiers()
+    for task in tasks:
+        assert set(task.domains) <= {"geo", "finance", "science"}
+        assert not any(re.search(rf"\b{re.escape(n)}\b", task.question) for n in identifiers), task.question
+        assert task.verification.accepted
+
+
+def test_index_names_things_and_swaps_by_type(world):
+    index = WorldIndex(world)
+    assert index.name_of("country", "code", "CL") == "Chile"
+    assert index.seed_label(SeedEntity(id="city:3871336", type="city", name="Santiago",
+                                       attrs={"country_code": "CL"})) == "Santiago, Chile"
+    other = index.alternative("city", "id", 3871336, random.Random(0))
+    assert isinstance(other, int) and other != 3871336
