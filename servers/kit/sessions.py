@@ -194,6 +194,10 @@ def _remove_orphan_shared(scratch: Path) -> None:
             shutil.rmtree(folder.path, ignore_errors=True)
 
 
+#: `SessionStore.get`'s owner when the server itself looks a session up (no request to check).
+ANY_OWNER = object()
+
+
 class SessionRefused(ToolFailure):
     """A request named a session that another client created."""
 
@@ -257,12 +261,12 @@ class SessionStore(Generic[StateT]):
             return None
         return entry.owner is None or entry.owner == owner
 
-    def get(self, key: str, owner: str | None = None) -> _Entry[StateT]:
-        """The entry for `key`, creating its state on first use (owned by `owner`); a session another owner
-        created is refused."""
+    def get(self, key: str, owner: str | None | object = ANY_OWNER) -> _Entry[StateT]:
+        """The entry for `key`, creating its state on first use (owned by `owner`); for a request's `owner`, a
+        session another owner created is refused (`ANY_OWNER`, the default, is the server looking itself)."""
         with self._mutex:
             entry = self._entries.get(key)
-            if entry is not None and entry.owner is not None and entry.owner != owner:
+            if entry is not None and owner is not ANY_OWNER and entry.owner is not None and entry.owner != owner:
                 raise SessionRefused(f"the session {key.removeprefix('meta:')!r} belongs to another client; name "
                                      "your own session (an unguessable name, e.g. a random UUID)")
             if entry is None:
@@ -278,7 +282,8 @@ class SessionStore(Generic[StateT]):
                     self._claim(shared)
                 context = SessionContext(key=key, world=self._world, directory=directory, shared_directory=shared,
                                          options=self._options)
-                entry = _Entry(self._factory(context), directory, shared, owner if key.startswith("meta:") else None)
+                entry = _Entry(self._factory(context), directory, shared,
+                               owner if key.startswith("meta:") and isinstance(owner, str) else None)
                 self._entries[key] = entry
             else:
                 self._entries.move_to_end(key)
