@@ -376,19 +376,23 @@ class BubblewrapSandbox:
             raise ToolFailure("the bubblewrap sandbox needs `prlimit` from util-linux under /usr/bin")
         self.setpriv = shutil.which("setpriv", path="/usr/bin:/bin")
         self.python = python or _system_python()
+        self.no_nested_userns = _bwrap_can_disable_userns(self.bwrap)
+        """bubblewrap 0.8+ can forbid the program new user namespaces (`unshare -r` would make it uid 0 in one)."""
 
     def describe(self) -> dict[str, str]:
         return {
             "backend": self.name,
             "python": self.python,
-            "isolation": "bubblewrap: all namespaces unshared (no network), read-only /usr, private /tmp, "
-            "workspace read-write at /workspace, rlimits via prlimit",
+            "isolation": "bubblewrap: all namespaces unshared (no network)"
+            + (", no nested user namespaces" if self.no_nested_userns else "")
+            + ", read-only /usr, private /tmp, workspace read-write at /workspace, rlimits via prlimit",
         }
 
     def command(self, argv: list[str], workspace: Path, limits: Limits, info_fd: int | None = None,
                 shared: Path | None = None) -> list[str]:
         """The full bwrap command line that runs `argv` confined to `workspace`."""
-        cmd = [self.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+        cmd = [self.bwrap, "--unshare-all", *(["--unshare-user", "--disable-userns"] if self.no_nested_userns else []),
+               "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
         for name in _SYSTEM_DIRS:
             host = Path("/") / name
@@ -493,6 +497,13 @@ class BubblewrapSandbox:
 
     def close(self) -> None:
         pass
+
+
+def _bwrap_can_disable_userns(bwrap: str) -> bool:
+    try:
+        return "--disable-userns" in subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _sandbox_init_pid(info_fd: int) -> int | None:

@@ -60,3 +60,19 @@ async def test_the_disk_limit_is_the_workspace_s_across_runs(world):
         freed = await pool.call("run_shell", {"command": "rm -f *.bin"})
         assert not freed.is_error, freed.error
         assert not (await pool.call("run_python", {"code": "open('f.bin', 'wb').write(b'x' * 1_000_000)"})).is_error
+
+
+async def test_code_cannot_make_nested_user_namespaces(world):
+    """`unshare -r` would make a program uid 0 inside a user namespace of its own (and reach kernel code that
+    only root reaches): the sandbox forbids new user namespaces where bubblewrap can."""
+    from dive.servers.code.sandbox import BubblewrapSandbox
+
+    if not BubblewrapSandbox().no_nested_userns:
+        pytest.skip("this bubblewrap (before 0.8) cannot forbid nested user namespaces")
+    async with code_pool(world) as (pool, _server):
+        rec = await pool.call("run_shell", {"command": "unshare -r id -u; echo status $?"})
+        out = rec.result["stdout"]
+        assert "status 0" not in out and not out.startswith("0"), out
+        py = await pool.call("run_python", {"code": "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                                                    "print('NESTED' if libc.unshare(0x10000000) == 0 else 'refused')"})
+        assert py.result["stdout"].strip() == "refused", py.result
