@@ -78,9 +78,29 @@ def check_tesseract() -> Check:
     return _binary("tesseract", "tesseract", "apt-get install -y tesseract-ocr (the media domain's OCR)", True)
 
 
+#: How to start the Docker daemon the code domain's `--sandbox docker` needs (no bridge, no iptables rules).
+START_DOCKERD = "start a daemon: sudo dockerd --iptables=false --bridge=none & (or set DOCKER_HOST to a running one)"
+
+
 def check_docker() -> Check:
-    return _binary("docker", "dockerd", "apt-get install -y docker.io (optional sandbox backend: --sandbox docker)",
-                   False)
+    installed = _binary("docker", "dockerd", "apt-get install -y docker.io (optional sandbox backend: --sandbox docker)",
+                        False)
+    if not installed.ok:
+        return installed
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+    except ImportError:
+        return Check("docker", False, f"{installed.detail}; the docker Python package is missing", "pip install docker",
+                     False)
+    except Exception:  # the SDK raises several unrelated types for "no daemon"
+        import os
+
+        where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return Check("docker", False, f"{installed.detail}, but no Docker daemon answers at {where}", START_DOCKERD,
+                     False)
+    return Check("docker", True, f"{installed.detail}; the daemon answers", "", False)
 
 
 def check_training() -> Check:

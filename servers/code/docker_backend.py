@@ -142,8 +142,8 @@ def docker_client(base_url: str | None = None):
         client.ping()
     except Exception as exc:  # docker raises several unrelated types for "no daemon"
         raise ToolFailure(
-            "the docker sandbox needs a running Docker daemon (set DOCKER_HOST, or start one with "
-            f"`dockerd --iptables=false --bridge=none`): {exc}"
+            "the docker sandbox needs a running Docker daemon: start one with `sudo dockerd --iptables=false "
+            f"--bridge=none &` or set DOCKER_HOST to a running one (dive doctor checks it); the SDK said: {exc}"
         ) from None
     return client
 
