@@ -40,13 +40,31 @@ from .netpolicy import AsyncVettedTransport, NetPolicy, Refused
 CHROMIUM_BUILDS = ("/usr/lib/chromium/chromium-headless-shell", "/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-               "--disable-dev-shm-usage", "--dns-prefetch-disable", "--disable-extensions"]
+               "--disable-dev-shm-usage", "--dns-prefetch-disable", "--disable-extensions",
+               # WebRTC sends UDP (STUN, TURN, media) that no route handler sees: only through the proxy, which
+               # refuses everything, so a page's peer connection reaches nothing (see also PAGE_GUARD).
+               "--force-webrtc-ip-handling-policy=disable_non_proxied_udp", "--webrtc-ip-handling-policy=disable_non_proxied_udp"]
 ACTION_TIMEOUT_MS = 10_000
 NAVIGATION_TIMEOUT_MS = 20_000
 NETWORK_LOG_SIZE = 300
 #: How long Chromium outlives its last session, waiting for the next one.
 LINGER_SECONDS = 30.0
 MAX_RESOURCE_BYTES = 25_000_000
+#: Run in every document and frame before the page's own scripts: no windows of its own (the tools work on one
+#: tab; a popup would take the place of the page that was opened) and no WebRTC (UDP that no route handler sees;
+#: Chromium is also told to send WebRTC only through its refusing proxy).
+PAGE_GUARD = """(() => {
+  const define = (name, value) => {
+    try { Object.defineProperty(window, name, {value, writable: false, configurable: false}); } catch (e) {}
+  };
+  define("open", () => null);
+  for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel", "RTCIceCandidate",
+                      "RTCSessionDescription", "RTCRtpSender", "RTCRtpReceiver", "RTCRtpTransceiver",
+                      "RTCDtlsTransport", "RTCIceTransport", "RTCSctpTransport", "RTCCertificate"]) {
+    define(name, undefined);
+  }
+})();"""
+
 _HOP_HEADERS = {"host", "content-length", "connection", "accept-encoding", "cookie", "keep-alive",
                 "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
 _RESPONSE_DROP = {"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"}
@@ -277,6 +295,7 @@ class BrowserSession:
             # The page is blank and has made no request: routing it from now on covers everything it loads.
             await context.route("**/*", self._route)
             await context.route_web_socket("**/*", self._route_web_socket)
+            await context.add_init_script(PAGE_GUARD)
             context.set_default_timeout(ACTION_TIMEOUT_MS)
             context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
             context.on("page", self._on_new_page)
@@ -320,7 +339,10 @@ class BrowserSession:
         if url.startswith(("data:", "blob:", "about:")):
             await route.continue_()  # never touches the network
             return
-        is_main_nav = request.is_navigation_request() and request.frame.parent_frame is None
+        try:
+            is_main_nav = request.is_navigation_request() and request.frame.parent_frame is None
+        except Exception:  # a popup's first navigation comes before its frame exists: it is a main frame's
+            is_main_nav = request.is_navigation_request()
         # A refused main-frame navigation is aborted quietly: 'blockedbyclient' would commit an error page
         # that races (and interrupts) the next navigation.
         refuse = "aborted" if is_main_nav else "blockedbyclient"
@@ -445,6 +467,10 @@ class BrowserSession:
                     raise Refused(f"refused {target!r}: {refusal}") from None
                 failure = self._failed.pop(target, None)
                 raise ToolFailure(f"could not open {target}: {failure or _first_line(exc)}") from None
+            if self.page is not page:  # a tab the page opened while loading does not take its place
+                popup, self.page = self.page, page
+                if popup is not None and not popup.is_closed():
+                    await popup.close()
             return {"status": response.status if response else 0, "redirects": redirects}
         raise ToolFailure(f"more than {MAX_REDIRECTS} redirects starting at {url}")
 

@@ -103,7 +103,9 @@ def links(soup: BeautifulSoup, base_url: str) -> list[dict[str, str]]:
     out = []
     for a in soup.find_all("a", href=True):
         href = str(a["href"]).strip()
-        url = urljoin(base, href)
+        url = _joined(base, href)
+        if url is None:  # not a URL anyone could open ('http://[::1', a port past 65535): no link
+            continue
         region = "navigation" if a.find_parent(list(CHROME)) else "content"
         out.append({"url": url, "text": clean(a.get_text()) or clean(a.get("title", "") or a.get("aria-label", "")),
                     "region": region})
@@ -112,7 +114,17 @@ def links(soup: BeautifulSoup, base_url: str) -> list[dict[str, str]]:
 
 def _base_href(soup: BeautifulSoup, url: str) -> str:
     base = soup.find("base", href=True)
-    return urljoin(url, str(base["href"])) if base else url
+    return (_joined(url, str(base["href"])) or url) if base else url
+
+
+def _joined(base: str, href: str) -> str | None:
+    """`href` made absolute against `base`, or None when either does not parse as a URL."""
+    try:
+        url = urljoin(base, href)
+        urlsplit(url).port  # raises for a port out of range or not a number
+    except ValueError:
+        return None
+    return url
 
 
 def same_site(url: str, base_url: str) -> bool:
