@@ -378,8 +378,45 @@ NewTokensOption = Annotated[int, typer.Option(help="Tokens the model may write p
 CompletionOption = Annotated[int, typer.Option(help="Tokens per episode after the prompt (model and tool turns).")]
 
 
+class ToolsRendering(str, Enum):
+    full = "full"
+    compact = "compact"
+
+
+ToolsOption = Annotated[Optional[ToolsRendering], typer.Option(
+    "--tools", help="How tools are offered: full (JSON schemas) or compact (one line a tool, for small-context "
+                    "models). Default: what the model was trained with here, else full.")]
+
+
+def _check_model(model: Optional[str]) -> None:
+    """Refuse an unknown model in one line before the training modules (torch, TRL) are imported."""
+    from dive.train.models import locate_model
+
+    try:
+        locate_model(model)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _command_line(ctx: typer.Context) -> str:
+    """The running command with the options it was given (those not at their default), for a model card."""
+    import shlex
+
+    words = ["dive", *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or not param.opts:
+            continue
+        if isinstance(value, bool):
+            words.append(param.opts[0] if value else (param.secondary_opts or [f"--no-{param.opts[0][2:]}"])[0])
+        else:
+            words += [param.opts[0], str(value.value if isinstance(value, Enum) else value)]
+    return shlex.join(words)
+
+
 @train_app.command("sft")
 def train_sft_command(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option(help="A `dive synth` folder (its sft.jsonl) or an sft.jsonl.")],
     out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, metrics.jsonl, loss.png.")],
     model: ModelOption = None,
@@ -388,19 +425,26 @@ def train_sft_command(
     batch_size: Annotated[int, typer.Option(help="Conversations per step.")] = 1,
     lr: LrOption = None,
     seed: SeedOption = 0,
-    max_length: Annotated[int, typer.Option(help="Tokens per conversation (longer ones keep their end).")] = 4096,
+    max_length: Annotated[int, typer.Option(help="Tokens per conversation: longer ones leave out schemas of tools "
+                                                 "they do not call, or are left out; never cut.")] = 4096,
+    tools: ToolsOption = None,
     resume: ResumeOption = False,
 ) -> None:
     """Supervised fine-tuning with TRL's SFTTrainer on verified trajectories, loss on the assistant's tokens."""
+    _check_model(model)
     from dive.train.sft import train_sft
 
     try:
         result = train_sft(data, model, out, lora=lora, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
-                           max_length=max_length, resume=resume)
+                           max_length=max_length, resume=resume, tools_format=tools.value if tools else None,
+                           command=_command_line(ctx))
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"SFT: {result.steps} steps on {result.examples} conversations, loss {result.first_loss} -> "
-                  f"{result.last_loss}, {result.tokens_per_second} tokens/s; model in [bold]{out}[/]")
+    fitted = (f"; over --max-length: {result.fitted} fitted by leaving out {result.tools_left_out} unused tool "
+              f"schemas, {result.skipped} left out" if result.fitted or result.skipped else "")
+    console.print(f"SFT ({result.tools_format} tools): {result.steps} steps on {result.examples} conversations, loss "
+                  f"{result.first_loss} -> {result.last_loss}, {result.tokens_per_second} tokens/s{fitted}; model "
+                  f"in [bold]{out}[/]", markup=True, highlight=False)
 
 
 @train_app.command("grpo")

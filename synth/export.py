@@ -1,8 +1,11 @@
 """Export of a synthesis run: tasks.jsonl, sft.jsonl, manifest.json and report.md with plots.
 
-`sft.jsonl` rows are chat conversations: {"id", "messages", "tools"} where assistant tool calls use the
-OpenAI form (`function.arguments` is JSON text) and `tools` is the JSON text of the task's tool
-schemas; both are text so that `datasets.load_dataset("json", ...)` reads rows whose tools differ.
+`sft.jsonl` rows are chat conversations in the transformers/TRL convention: {"id", "messages", "tools"} where
+assistant tool calls are `{"id", "type": "function", "function": {"name", "arguments"}}` with `arguments` an
+object, tool results are `{"role": "tool", "tool_call_id", "name", "content"}`, and `tools` is the list of the
+task's tool schemas in the form `apply_chat_template(tools=...)` takes. `datasets.load_dataset("json", ...)`
+reads rows whose tools and arguments differ (it keeps such nested values as JSON), and chat templates that
+render tool calls write each call's arguments once, as an object.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ def tool_schema(name: str, tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def sft_example(task: Task, tools: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The solution trajectory of a task as chat messages with tool calls and tool results."""
+    """The solution trajectory of a task as chat messages with tool calls (object arguments, keys sorted) and tool
+    results, and the task's tool schemas."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": task.question}]
     for n, index in enumerate(task.solution):
         call = task.evidence.calls[index]
@@ -50,13 +54,22 @@ def sft_example(task: Task, tools: dict[str, dict[str, Any]]) -> dict[str, Any]:
         call_id = f"call_{n}"
         messages.append({"role": "assistant", "content": "", "tool_calls": [
             {"id": call_id, "type": "function",
-             "function": {"name": exposed, "arguments": json.dumps(call.arguments, sort_keys=True)}}]})
+             "function": {"name": exposed, "arguments": _sorted(call.arguments)}}]})
         content = json.dumps(call.result, sort_keys=True, ensure_ascii=False) if call.result is not None else call.text
         messages.append({"role": "tool", "tool_call_id": call_id, "name": exposed,
                          "content": content[:MAX_TOOL_RESULT_CHARS]})
     messages.append({"role": "assistant", "content": final_answer_message(task.answer)})
     schemas = [tool_schema(name, tools[name]) for name in task.toolset if name in tools]
-    return {"id": task.id, "messages": messages, "tools": json.dumps(schemas, sort_keys=True)}
+    return {"id": task.id, "messages": messages, "tools": schemas}
+
+
+def _sorted(value: Any) -> Any:
+    """A JSON value with every object's keys in sorted order (one canonical form for the same call)."""
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    return value
 
 
 def _write_atomic(path: Path, text: str) -> None:

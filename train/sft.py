@@ -1,14 +1,19 @@
 """Supervised fine-tuning on a `dive synth` dataset with TRL's SFTTrainer.
 
-Each row of `sft.jsonl` is rendered by `dive.train.chat` (DIVE's tool-call format through the tokenizer's chat
-template) and tokenized here into `input_ids` plus `assistant_masks`; SFTTrainer turns the mask into labels,
-so the loss falls on what the assistant wrote (its tool calls and its answer) and never on the prompt or the
-tool results. The output folder holds the final model (LoRA adapters merged), its tokenizer, the trainer's
-checkpoints, `metrics.jsonl` (one line per logged step) and `loss.png`.
+Each row of `sft.jsonl` is rendered by `dive.train.chat` (DIVE's tool layer over the model's chat template, tools
+in the `full` or `compact` rendering) and tokenized here into `input_ids` plus `assistant_masks`; SFTTrainer
+turns the mask into labels, so the loss falls on what the assistant wrote (its tool calls and its answer) and
+never on the prompt or the tool results. A conversation longer than `max_length` is never cut: the schemas of
+tools it does not call are left out, whole, until it fits, and one that does not fit even then is left out;
+both are counted and reported. The output folder holds the final model (LoRA adapters merged) and its tokenizer,
+whose chat template is the one training used, a model card (README.md: base model, data, command), the
+trainer's checkpoints, `metrics.jsonl` (one line per logged step), `loss.png` and `sft_result.json`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -20,8 +25,17 @@ from dive.synth.export import read_records
 from pydantic import BaseModel, Field
 from transformers import TrainerCallback
 
-from .chat import tokenize_conversation
-from .models import load_model_and_tokenizer
+from dive import __version__
+
+from .chat import (
+    TokenizedConversation,
+    ToolFormat,
+    parse_tools,
+    render_conversation,
+    template_tools_format,
+    tokenize_conversation,
+)
+from .models import base_model_name, load_model_and_tokenizer, locate_model
 
 logger = logging.getLogger(__name__)
 
@@ -29,14 +43,16 @@ SFT_FILE = "sft.jsonl"
 METRICS_FILE = "metrics.jsonl"
 LOSS_PLOT = "loss.png"
 RESULT_FILE = "sft_result.json"
+MODEL_CARD = "README.md"
 
 
 class SFTExample(BaseModel):
-    """One row of sft.jsonl: a solved task as OpenAI-form chat messages and the JSON text of its tool schemas."""
+    """One row of sft.jsonl: a solved task as chat messages (tool calls with object arguments, tool results) and
+    its tool schemas (JSON text in files written before the format changed, still read)."""
 
     id: str
     messages: list[dict[str, Any]]
-    tools: str | list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] | str | None = None
 
 
 class StepMetrics(BaseModel):
@@ -60,10 +76,21 @@ class SFTResult(BaseModel):
 
     out: str
     model: str
+    base_model: str
+    """The model the run started from, as the model card names it (a hub id for the packaged default)."""
+    data: str
+    tools_format: str
+    """How tools were offered in training: `full` (JSON schemas) or `compact` (one line a tool)."""
+    max_length: int | None
     steps: int
     examples: int
-    truncated: int
-    """Examples longer than `max_length`, cut from the left so that the assistant's turns stay whole."""
+    """Conversations trained on."""
+    fitted: int
+    """Conversations longer than `max_length` that fit once the schemas of tools they never call were left out."""
+    tools_left_out: int
+    """Tool schemas left out of those conversations, in all."""
+    skipped: int
+    """Conversations left out: longer than `max_length` even with only the tools they call."""
     lora: bool
     first_loss: float | None
     last_loss: float | None
@@ -74,8 +101,7 @@ class SFTResult(BaseModel):
 
 def load_sft_examples(data: str | os.PathLike[str]) -> list[SFTExample]:
     """The rows of a `dive synth --out` folder's sft.jsonl (or of an sft.jsonl file)."""
-    path = Path(data)
-    path = path / SFT_FILE if path.is_dir() else path
+    path = sft_path(data)
     if not path.is_file():
         raise FileNotFoundError(f"no SFT data at {path}: point at a `dive synth --out` folder or its {SFT_FILE}")
     examples = read_records(path, SFTExample, "an SFT row ({id, messages, tools})")
@@ -84,25 +110,88 @@ def load_sft_examples(data: str | os.PathLike[str]) -> list[SFTExample]:
     return examples
 
 
-def tokenize_examples(tokenizer: Any, examples: list[SFTExample], max_length: int | None
-                      ) -> tuple[list[dict[str, list[int]]], int]:
-    """Rows of `input_ids` and `assistant_masks` for SFTTrainer, and how many were cut to `max_length`.
+class Fitting(BaseModel):
+    """What `tokenize_examples` did to conversations longer than `max_length`."""
 
-    An overlong conversation keeps its end: the final turns, which are what the loss is on. Rows left without
-    an assistant token are dropped.
+    fitted: int = 0
+    tools_left_out: int = 0
+    skipped: list[str] = Field(default_factory=list)
+    """Ids of the conversations left out."""
+
+    def summary(self, total: int, max_length: int | None, tools_format: str | None = None) -> str | None:
+        """One sentence for the log, or None when every conversation fitted as it was."""
+        if not self.fitted and not self.skipped:
+            return None
+        parts = []
+        if self.fitted:
+            parts.append(f"{self.fitted} of {total} conversations were over max_length={max_length} tokens and fit "
+                         f"once {self.tools_left_out} schemas of tools they never call were left out of their tool "
+                         "lists (whole)")
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} of {total} were left out, over max_length even with only the tools "
+                         "they call")
+        return "; ".join(parts) + (" (a shorter rendering: --tools compact)" if tools_format == "full" else "")
+
+
+def called_tools(messages: list[dict[str, Any]]) -> set[str]:
+    """The names of the tools a conversation's assistant turns call."""
+    return {(call.get("function") or call).get("name") for message in messages
+            for call in message.get("tool_calls") or []}
+
+
+def fit_conversation(tokenizer: Any, example: SFTExample, max_length: int | None
+                     ) -> tuple[TokenizedConversation | None, int]:
+    """The example's tokens within `max_length`, and how many tool schemas were left out for it to fit.
+
+    Only whole schemas of tools the conversation never calls are left out (the last listed first); a conversation
+    over `max_length` even with only the tools it calls gives None. Nothing is ever cut inside the tool list.
     """
-    rows, truncated = [], 0
+    tools = parse_tools(example.tools)
+    tokens = tokenize_conversation(tokenizer, example.messages, tools)
+    if max_length is None or len(tokens.input_ids) <= max_length:
+        return tokens, 0
+    called = called_tools(example.messages)
+    spare = [i for i, tool in enumerate(tools or []) if (tool.get("function") or tool).get("name") not in called]
+
+    def keeping(count: int) -> list[dict[str, Any]]:
+        dropped = set(spare[count:])
+        return [tool for i, tool in enumerate(tools or []) if i not in dropped]
+
+    def length(count: int) -> int:
+        text = render_conversation(tokenizer, example.messages, keeping(count))
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    if not spare or length(0) > max_length:
+        return None, 0
+    low, high = 0, len(spare) - 1  # the most spare tools that still fit: length(low) fits, length(high + 1) not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if length(middle) <= max_length:
+            low = middle
+        else:
+            high = middle - 1
+    return tokenize_conversation(tokenizer, example.messages, keeping(low)), len(spare) - low
+
+
+def tokenize_examples(tokenizer: Any, examples: list[SFTExample], max_length: int | None
+                      ) -> tuple[list[dict[str, list[int]]], Fitting]:
+    """Rows of `input_ids` and `assistant_masks` for SFTTrainer, and what was done to fit `max_length`
+    (see `fit_conversation`). Rows left without an assistant token are dropped."""
+    rows, fitting = [], Fitting()
     for example in examples:
-        tokens = tokenize_conversation(tokenizer, example.messages, example.tools)
-        ids, mask = tokens.input_ids, tokens.assistant_mask
-        if max_length is not None and len(ids) > max_length:
-            ids, mask = ids[-max_length:], mask[-max_length:]
-            truncated += 1
-        if any(mask):
-            rows.append({"input_ids": ids, "assistant_masks": mask})
+        tokens, left_out = fit_conversation(tokenizer, example, max_length)
+        if tokens is None:
+            fitting.skipped.append(example.id)
+            continue
+        if left_out:
+            fitting.fitted += 1
+            fitting.tools_left_out += left_out
+        if any(tokens.assistant_mask):
+            rows.append({"input_ids": tokens.input_ids, "assistant_masks": tokens.assistant_mask})
     if not rows:
-        raise ValueError("no example has an assistant turn within max_length: raise max_length")
-    return rows, truncated
+        raise ValueError(f"no conversation fits max_length={max_length} tokens, even with only the tools it calls: "
+                         "raise --max-length or use --tools compact")
+    return rows, fitting
 
 
 def assistant_loss(model: Any, tokenizer: Any, examples: list[SFTExample], *, max_length: int | None = None) -> float:
@@ -146,6 +235,8 @@ def train_sft(
     logging_steps: int = 1,
     gradient_checkpointing: bool = False,
     lora_r: int = 16,
+    tools_format: ToolFormat | None = None,
+    command: str | None = None,
 ) -> SFTResult:
     """Fine-tune `model` (default SmolLM2-135M-Instruct; any Hugging Face id or folder) on `data_dir`/sft.jsonl.
 
@@ -153,17 +244,30 @@ def train_sft(
     run uses bf16 mixed precision when the GPU has it; on CPU, float32. `resume` continues an interrupted run
     from the latest checkpoint in `out` (every `save_steps` steps), with the same settings: the optimizer and
     learning-rate schedule come from the checkpoint. Without it, a folder that already holds a run is refused.
+    `max_length`: tokens per conversation (see `fit_conversation` for longer ones; None: no limit).
+    `tools_format`: `full` (JSON schemas) or `compact` (one line a tool); default: the one a model trained here
+    was trained with, else `full`. `command`: how the run was started, for the model card (the CLI passes it).
     """
-    import torch
-    from datasets import Dataset
     from transformers.trainer_utils import get_last_checkpoint
-    from trl import SFTConfig, SFTTrainer
 
     out = Path(out)
     last_checkpoint = get_last_checkpoint(out) if out.is_dir() else None
     if not resume and (last_checkpoint or (out / METRICS_FILE).exists()):
         raise FileExistsError(f"{out} already holds a training run: pass resume=True (--resume) to continue it, "
                               "or choose another output folder")
+    examples = load_sft_examples(data_dir)
+    locate_model(model)  # an unknown model fails here, before torch and TRL load
+
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+    if resume and last_checkpoint:
+        trained_with = template_tools_format(_saved_template(Path(last_checkpoint)))
+        if tools_format and trained_with and tools_format != trained_with:
+            raise ValueError(f"{out} was trained with --tools {trained_with}: resume it with the same tool format")
+        tools_format = tools_format or trained_with
+    network, tokenizer = load_model_and_tokenizer(model, device="cpu", dtype=torch.float32, tools_format=tools_format)
+    tools_format = template_tools_format(tokenizer.chat_template)
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         (out / METRICS_FILE).unlink(missing_ok=True)
@@ -172,13 +276,10 @@ def train_sft(
         kept = [m for m in read_metrics(out / METRICS_FILE) if m.step <= resumed_at]
         (out / METRICS_FILE).write_text("".join(m.model_dump_json() + "\n" for m in kept))
 
-    examples = load_sft_examples(data_dir)
     cuda = torch.cuda.is_available()
-    network, tokenizer = load_model_and_tokenizer(model, device="cpu", dtype=torch.float32)
-    rows, truncated = tokenize_examples(tokenizer, examples, max_length)
-    if truncated:
-        logger.warning("%d of %d conversations are longer than max_length=%d tokens and were cut from the left",
-                       truncated, len(rows), max_length)
+    rows, fitting = tokenize_examples(tokenizer, examples, max_length)
+    if note := fitting.summary(len(examples), max_length, tools_format):
+        logger.warning(note)
     dataset = Dataset.from_list(rows)
 
     args = SFTConfig(
@@ -190,7 +291,7 @@ def train_sft(
         learning_rate=lr if lr is not None else (2e-4 if lora else 2e-5),
         seed=seed,
         data_seed=seed,
-        max_length=None,  # already cut above, keeping the end
+        max_length=None,  # conversations were fitted to max_length above, never cut
         logging_steps=logging_steps,
         save_strategy="steps",
         save_steps=save_steps,
@@ -217,17 +318,110 @@ def train_sft(
 
     final = trainer.model.merge_and_unload() if lora else trainer.model
     final.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    tokenizer.save_pretrained(out)  # with the chat template training rendered with
     history = read_metrics(out / METRICS_FILE)
     plot_loss(history, out / LOSS_PLOT)
     result = SFTResult(
-        out=str(out), model=str(model or "smollm2-135m"), steps=trainer.state.global_step, examples=len(rows),
-        truncated=truncated, lora=lora,
+        out=str(out), model=str(model or "smollm2-135m"), base_model=base_model_name(model),
+        data=str(sft_path(data_dir)), tools_format=tools_format or "full", max_length=max_length,
+        steps=trainer.state.global_step, examples=len(rows), fitted=fitting.fitted,
+        tools_left_out=fitting.tools_left_out, skipped=len(fitting.skipped), lora=lora,
         first_loss=history[0].loss if history else None, last_loss=history[-1].loss if history else None,
         tokens_per_second=recorder.overall_tokens_per_second(), train_seconds=round(seconds, 2), metrics=history,
     )
     (out / RESULT_FILE).write_text(result.model_dump_json(indent=2))
+    write_model_card(out / MODEL_CARD, result, command=command or _python_call(
+        data_dir, model, out, lora=lora, max_steps=max_steps, epochs=epochs, batch_size=batch_size, lr=lr,
+        seed=seed, max_length=max_length, tools_format=tools_format))
     return result
+
+
+def sft_path(data: str | os.PathLike[str]) -> Path:
+    """The sft.jsonl of a `dive synth` folder, or the file itself."""
+    path = Path(data)
+    return path / SFT_FILE if path.is_dir() else path
+
+
+def _saved_template(folder: Path) -> str | None:
+    """The chat template a saved tokenizer carries (transformers writes it to chat_template.jinja)."""
+    path = folder / "chat_template.jinja"
+    return path.read_text() if path.is_file() else None
+
+
+def _python_call(data: Any, model: Any, out: Path, **settings: Any) -> str:
+    shown = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+    return f"dive.train.train_sft({os.fspath(data)!r}, {None if model is None else os.fspath(model)!r}, " \
+           f"{str(out)!r}, {shown})"
+
+
+def write_model_card(path: Path, result: SFTResult, *, command: str) -> None:
+    """The model card of an SFT run: the base model, the data (with its synthesis manifest when there is one),
+    the command, the tool rendering and chat template, and the run's figures (Hugging Face's front matter on top,
+    so the hub shows the base model and tags)."""
+    data = Path(result.data)
+    digest = hashlib.sha256(data.read_bytes()).hexdigest() if data.is_file() else None
+    manifest_path = data.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    synthesis = ""
+    if manifest:
+        options = manifest.get("options", {})
+        synthesis = (f" Synthesized by dive-gym {manifest.get('dive_gym')} (synthesis version "
+                     f"{manifest.get('synthesis')}; `--n {options.get('n')} --seed {options.get('seed')}`, domains "
+                     f"{', '.join(options.get('domains') or []) or 'the training domains'}).")
+    rendering = {"full": "each tool's JSON schema in the system message (what DIVE-v0 shows)",
+                 "compact": "one line a tool in the system message: name, typed parameters, first sentence of its "
+                            "description"}[result.tools_format]
+    fitted = (f" {result.fitted} conversations over max_length offered fewer tools ({result.tools_left_out} schemas "
+              f"of tools they never call left out, whole); {result.skipped} were left out as too long."
+              if result.fitted or result.skipped else "")
+    lines = [
+        "---",
+        f"base_model: {result.base_model}",
+        "library_name: transformers",
+        "pipeline_tag: text-generation",
+        "tags:",
+        "- dive-gym",
+        "- sft",
+        "- trl",
+        "- tool-use",
+        "---",
+        "",
+        f"# {Path(result.out).name}",
+        "",
+        f"Fine-tuned from [{result.base_model}]({_model_link(result.base_model)}) by supervised fine-tuning "
+        f"(TRL `SFTTrainer`{', LoRA merged' if result.lora else ''}) with DIVE Gym {__version__}, on verified "
+        "tool-use trajectories; the loss is on the assistant's tokens only.",
+        "",
+        "## Data",
+        "",
+        f"`{result.data}`: {result.examples} conversations trained on"
+        + (f" (sha256 `{digest}`)." if digest else ".") + synthesis + fitted,
+        "",
+        "## Command",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "## Chat format",
+        "",
+        f"Tools: `{result.tools_format}`, {rendering}. Tool calls are `<tool_call>{{\"name\": ..., \"arguments\": "
+        "{...}}</tool_call>` blocks in the assistant's text, tool results come back in a user turn between "
+        "`<tool_response>` tags, and the final answer is `<answer>...</answer>`. The tokenizer's chat template is "
+        "the one training rendered with: `tokenizer.apply_chat_template(messages, tools=tools)` on OpenAI-form "
+        "messages (tool calls with object arguments, `tool` results) gives the text the model was trained on.",
+        "",
+        "## Training",
+        "",
+        f"- steps: {result.steps}; max length: {result.max_length} tokens",
+        f"- loss (assistant tokens): {result.first_loss} -> {result.last_loss}",
+        f"- tokens/s: {result.tokens_per_second}; training time: {result.train_seconds} s",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _model_link(name: str) -> str:
+    return name if Path(name).exists() else f"https://huggingface.co/{name}"
 
 
 class MetricsRecorder(TrainerCallback):

@@ -74,7 +74,7 @@ def test_synth_output_files(run50):
     roles = [m["role"] for m in first["messages"]]
     assert roles[0] == "user" and roles[-1] == "assistant" and "tool" in roles
     assert first["messages"][-1]["content"].startswith("<answer>")
-    assert json.loads(first["tools"])[0]["type"] == "function"
+    assert first["tools"][0]["type"] == "function"
 
 
 def test_datasets_reads_both_files(run50):

@@ -1,5 +1,6 @@
-"""Rendering conversations for training: DIVE's tool-call format through the chat template, and a loss mask that
-is 1 on exactly what the assistant wrote (checked by decoding the masked tokens)."""
+"""Rendering conversations for training: DIVE's tool layer (full or compact tools) over the model's chat template,
+in agreement with what DIVE-v0 shows, and a loss mask that is 1 on exactly what the assistant wrote (checked by
+decoding the masked tokens)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ from dive.env.chat_format import assistant_text, tool_schema
 from dive.train.chat import (
     CHATML_TEMPLATE,
     IM_END,
+    base_template,
+    dive_chat_template,
     ensure_chat_template,
+    install_dive_template,
+    plain_conversation,
     render_conversation,
     render_prompt,
+    template_tools_format,
     tokenize_conversation,
 )
 from dive.train.sft import load_sft_examples
@@ -144,3 +150,56 @@ def test_a_tokenizer_without_a_chat_template_gets_chatml():
     assert len(tokenizer) == size + 2 and tokenizer.eos_token == IM_END
     assert tokenizer.chat_template == CHATML_TEMPLATE
     assert ensure_chat_template(tokenizer) is False  # idempotent
+
+
+def test_the_full_tool_layer_renders_exactly_what_dive_v0_shows(sft_data, tiny_model_dir):
+    """The Jinja layer and `dive.env.chat_format.to_plain_messages` (DIVE-v0's rendering) agree on every
+    conversation of a synthesized set, whatever the base template."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    layered = dive_chat_template(tok.chat_template, "full")
+    for example in load_sft_examples(sft_data):
+        expected = tok.apply_chat_template(plain_conversation(example.messages, example.tools), tokenize=False)
+        assert tok.apply_chat_template(example.messages, tools=example.tools, chat_template=layered,
+                                       tokenize=False) == expected
+    # JSON-text arguments (DIVE-v0's info["messages"], older sft.jsonl files) render the same as objects
+    assert render_conversation(tok, CONVERSATION, TOOLS).count(CALL_TEXT) == 1
+
+
+def test_the_compact_layer_offers_one_line_a_tool_with_typed_parameters(tokenizer):
+    tools = json.loads(TOOLS) + [tool_schema(
+        "aggregate", "Compute aggregates over the rows of a table, e.g. the total. NULLs are ignored.",
+        {"type": "object", "required": ["table", "aggregates"], "$defs": {"Agg": {
+            "type": "object", "required": ["function"], "properties": {
+                "function": {"enum": ["count", "sum"]}, "column": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}},
+         "properties": {"table": {"type": "string", "description": "Table name"},
+                        "aggregates": {"type": "array", "items": {"$ref": "#/$defs/Agg"}},
+                        "limit": {"type": "integer", "default": 10}}})]
+    install_dive_template(tokenizer, "compact")
+    try:
+        text = render_conversation(tokenizer, CONVERSATION, tools)
+        full = dive_chat_template(base_template(tokenizer.chat_template), "full")
+        assert len(tokenizer.apply_chat_template(CONVERSATION, tools=tools, chat_template=full, tokenize=False)) > \
+            len(text)
+    finally:
+        tokenizer.chat_template = base_template(tokenizer.chat_template)
+    listed = text.split("<tools>\n")[1].split("\n</tools>")[0].splitlines()
+    assert listed == [
+        "csv_describe(path: string) - Describe a CSV file: its columns and row count.",
+        'aggregate(table: string, aggregates: {function: "count"|"sum", column?: string}[], limit?: integer) - '
+        "Compute aggregates over the rows of a table, e.g. the total.",
+    ]
+    assert CALL_TEXT in text and "<tool_response>" in text  # calls and results as in the full rendering
+
+
+def test_the_layer_is_installed_once_and_comes_off_again(tokenizer):
+    own = tokenizer.chat_template
+    tok = copy_of(tokenizer, eos_token=IM_END)
+    tok.chat_template = own
+    assert install_dive_template(tok) == "full" and template_tools_format(tok.chat_template) == "full"
+    layered = tok.chat_template
+    assert install_dive_template(tok) == "full" and tok.chat_template == layered  # kept as it is
+    assert install_dive_template(tok, "compact") == "compact" and base_template(tok.chat_template) == own
+    with pytest.raises(ValueError, match="unknown tool format"):
+        dive_chat_template(own, "tiny")

@@ -26,6 +26,23 @@ def test_other_names_are_passed_through_untouched(tmp_path):
     assert models.resolve_model(tmp_path) == str(tmp_path)
 
 
+def test_an_unknown_model_is_refused_at_once_in_one_sentence(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    for name, reason in (("nope-model", "offline"), (str(tmp_path), "without a config.json"),
+                         (str(tmp_path / "missing"), "no model folder")):
+        with pytest.raises(models.ModelNotFoundError, match=reason) as caught:
+            models.load_model_and_tokenizer(name)
+        assert "\n" not in str(caught.value) and "smollm2-135m" in str(caught.value)
+
+
+def test_a_model_folder_loads_from_local_files_only(tiny_model_dir):
+    assert models.locate_model(tiny_model_dir) == (tiny_model_dir, True)
+    assert models.base_model_name(None) == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert models.base_model_name(str(tiny_model_dir)) == str(tiny_model_dir)
+
+
 def test_the_packaged_gguf_is_found_inside_the_installed_package():
     path = models.packaged_gguf("smollm2-135m")
     assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
@@ -57,7 +74,8 @@ def test_concurrent_callers_convert_once(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # a GGUF conversion and two 135M-parameter steps on a shared 2-core CPU
-def test_default_smollm2_converts_loads_replies_and_trains_one_sft_and_one_grpo_step(sft_data, tmp_path, monkeypatch):
+def test_default_smollm2_converts_loads_replies_and_trains_one_sft_and_one_grpo_step(sft_data, short_sft_data, tmp_path,
+                                                                                     monkeypatch):
     monkeypatch.setenv("DIVE_HOME", str(tmp_path / "home"))
     folder = models.resolve_model()
     assert folder == tmp_path / "home" / "models" / "smollm2-135m"
@@ -75,7 +93,7 @@ def test_default_smollm2_converts_loads_replies_and_trains_one_sft_and_one_grpo_
     assert parse_action(reply).kind in {"tool_calls", "answer", "malformed"}
 
     out = tmp_path / "sft"
-    result = train_sft(sft_data, None, out, max_steps=1, batch_size=1, max_length=1024)
+    result = train_sft(short_sft_data, None, out, max_steps=1, batch_size=1, max_length=2048)
     assert result.steps == 1 and result.tokens_per_second and result.tokens_per_second > 0
     assert len(read_metrics(out / "metrics.jsonl")) == 1
     tuned = AutoModelForCausalLM.from_pretrained(out)
