@@ -296,9 +296,9 @@ def _print_stats(folder: Path) -> None:
     table = Table(title="Diversity")
     table.add_column("metric")
     table.add_column("value", overflow="fold")
-    for key in ("tasks", "tools_covered", "unique_toolsets", "unique_call_sequences", "unique_call_graphs",
-                "tool_types_per_task", "topology_classes", "domain_mix", "answer_types", "hops", "per_1000_tasks",
-                "embedding"):
+    for key in ("tasks", "tools_covered", "unique_toolsets", "unique_menus", "unique_call_sequences",
+                "unique_call_graphs", "tool_types_per_task", "multi_hop_share", "topology_classes", "domain_mix",
+                "answer_types", "hops", "per_1000_tasks", "embedding"):
         value = stats.get(key)
         table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
     console.print(table)

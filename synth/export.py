@@ -123,9 +123,11 @@ def write_report(out: Path, stats: DiversityStats, *, accepted: int, rejections:
         f"- tasks selected: **{stats.tasks}** (accepted {accepted} of {total} candidates, "
         f"acceptance {accepted / total:.1%})" if total else "- no candidates",
         f"- tools covered: **{stats.tools_covered}**" + (f" of {stats.tools_available}" if stats.tools_available else ""),
-        f"- unique toolsets: {stats.unique_toolsets}; unique call sequences: {stats.unique_call_sequences}; "
-        f"unique call graphs: {stats.unique_call_graphs}",
-        f"- tool types per task: {stats.tool_types_per_task}",
+        f"- unique toolsets (tools a solution uses): {stats.unique_toolsets}; unique call sequences: "
+        f"{stats.unique_call_sequences}; unique call graphs: {stats.unique_call_graphs}; toolsets offered: "
+        f"{stats.unique_menus}",
+        f"- distinct tools per task: {stats.tool_types_per_task}; tasks with two hops or more: "
+        f"{stats.multi_hop_share:.1%}",
         "- per 1,000 tasks: " + ", ".join(f"{k} {v}" for k, v in stats.per_1000_tasks.items()),
     ]
     if stats.embedding:

@@ -20,6 +20,9 @@ from .answers import format_answer, parse_number
 from .values import Value
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Ends a value's source path when the value is the world entity id made from the field there ('CN' ->
+#: 'country:CN'): 'call:3:rows[0].code@entity:country'.
+ENTITY_ID_MARK = "@entity:"
 #: Words after which a placeholder may take a whole noun phrase ('the size of {path}').
 _LEADS_NOUN_PHRASE = {"of", "in", "to", "from", "at", "by", "and", "for", "with", "under", "on", "about", "between",
                       "serving", "within", "than", "as", "is", "whether", "near", "around"}
@@ -213,11 +216,10 @@ class ResultReader:
                  parent: dict[str, Any] | None, reading: Reading) -> tuple[str | None, Known | None]:
         """How to describe the entity a record is about: the thing the call was given, when it is that entity; the
         entity a foreign key of an earlier record named ('the country of ...'); else None."""
-        key = row.get(entity.key)
-        for known in taken.values():
-            mine = known.key("key")
-            if known.type == entity.name and mine is not None and key is not None and mine.value == key:
+        for known in taken.values():  # the thing the call was given, known by any of its keys (a name, a code)
+            if known.type == entity.name and any(by in row and row[by] == v.value for by, v in known.keys.items()):
                 return known.phrase, known
+        key = row.get(entity.key)
         if parent is not None and isinstance(parent.get("via"), str):
             match = _VIA.match(parent["via"])
             if match:  # a parent row: the row we were given names it through its foreign key
@@ -245,8 +247,8 @@ class ResultReader:
                 for by in entity.keys if row.get(by) not in (None, "")}
         entity_id = entity.entity_id(row)
         if entity_id:
-            keys["entity_id"] = Value(entity_id, "entity_id", f"call:{record.index}:{here}{entity.entity_key}",
-                                      record.index)
+            keys["entity_id"] = Value(entity_id, "entity_id", f"call:{record.index}:{here}{entity.entity_key}"
+                                      f"{ENTITY_ID_MARK}{entity.name}", record.index)
         if "name" in row and row["name"]:
             keys.setdefault("name", Value(row["name"], "name", f"call:{record.index}:{here}name", record.index))
         subject_depth = depth if basis is None or basis.depth < depth else basis.depth
@@ -349,6 +351,10 @@ class ResultReader:
             else:
                 complete = bool(declared.get("complete"))
             kind = _resolve_type(declared.get("type"), record.arguments, parent)
+            if kind in TYPES and self._looked_up(record, declared, TYPES[kind]):
+                if complete and len(items) == 1 and isinstance(items[0], dict):  # one thing by its name: its record
+                    self._record(record, f"{path}[0]", items[0], TYPES[kind], taken, depth, calls, reading, None)
+                continue
             plural, singular = self._list_phrase(record, declared, kind, holder, taken)
             if plural is None or not complete or not items:
                 continue
@@ -357,7 +363,14 @@ class ResultReader:
             if kind in TYPES:
                 self._pick_entities(record, path, items, TYPES[kind], singular, plural, depth, calls, reading)
             elif declared.get("name") and declared.get("attributes"):
-                self._pick_items(record, path, items, declared, singular, depth, calls, reading)
+                self._pick_items(record, path, items, declared, singular, plural, depth, calls, reading)
+
+    @staticmethod
+    def _looked_up(record: ToolCallRecord, declared: dict[str, Any], entity: EntityType) -> bool:
+        """Whether the list's filter looks one thing up by a name or key of its own (not a relation)."""
+        filters = record.arguments.get(declared.get("filters") or "") or []
+        return (len(filters) == 1 and isinstance(filters[0], dict) and filters[0].get("op", "=") == "="
+                and filters[0].get("column") in ("name", *entity.keys))
 
     def _list_phrase(self, record: ToolCallRecord, declared: dict[str, Any], kind: str | None,
                      holder: dict[str, Any] | None, taken: dict[str, Known]) -> tuple[str | None, str | None]:
@@ -391,67 +404,75 @@ class ResultReader:
 
     def _pick_entities(self, record: ToolCallRecord, path: str, items: list[Any], entity: EntityType, singular: str,
                        plural: str, depth: int, calls: frozenset[int], reading: Reading) -> None:
-        """Entities a superlative picks out of a complete list ('the most populous city of Chile'); ties refused."""
+        """Entities a definite description picks out of a complete list: the only one ('the only airport serving
+        Kumasi'), or a superlative ('the most populous city of Chile'); ties refused."""
+        picks: list[tuple[int, str, dict[str, Any], str | None]] = []
+        if len(items) == 1:
+            picks.append((0, f"the only {singular}", {"list": path, "only": True}, None))
         for column, attribute in entity.attributes.items():
-            if not attribute.most:
-                continue
             numbers = [parse_number(i.get(column)) if isinstance(i, dict) else None for i in items]
-            if len(items) < 2 or any(n is None for n in numbers):
+            if not attribute.most or len(items) < 2 or any(n is None for n in numbers):
                 continue
             for largest, adjective in ((True, attribute.most), (False, attribute.least)):
                 best = max(numbers) if largest else min(numbers)  # type: ignore[type-var]
                 if numbers.count(best) != 1 or not adjective:
                     continue
-                index = numbers.index(best)
-                row = items[index]
                 phrase = (f"the {entity.noun} {adjective} among the {plural}" if adjective.startswith("with ")
                           else f"the {adjective} {singular}")
-                pick = {"list": path, "by": column, "largest": largest}
-                keys = {by: Value(row[by], by, f"call:{record.index}:{path}[{index}].{by}", record.index)
-                        for by in entity.keys if row.get(by) not in (None, "")}
-                entity_id = entity.entity_id(row)
-                if entity_id:
-                    keys["entity_id"] = Value(entity_id, "entity_id",
-                                              f"call:{record.index}:{path}[{index}].{entity.entity_key}", record.index)
-                if row.get("name"):
-                    keys.setdefault("name", Value(row["name"], "name", f"call:{record.index}:{path}[{index}].name",
-                                                  record.index))
-                known = Known(entity.name, keys, phrase, depth, calls, pick)
-                reading.things.append(known)
-                if row.get("name"):
-                    reading.facts.append(Fact(record.index, f"{path}[{index}].name", row["name"], phrase, None, None,
-                                              known))
-                _attribute_facts(record.index, f"{path}[{index}].", row, entity, known, depth, calls, reading,
-                                 skip=column)
+                picks.append((numbers.index(best), phrase, {"list": path, "by": column, "largest": largest}, column))
+        for index, phrase, pick, column in picks:
+            row = items[index]
+            if not isinstance(row, dict):
+                continue
+            here = f"call:{record.index}:{path}[{index}]"
+            keys = {by: Value(row[by], by, f"{here}.{by}", record.index) for by in entity.keys
+                    if row.get(by) not in (None, "")}
+            entity_id = entity.entity_id(row)
+            if entity_id:
+                keys["entity_id"] = Value(entity_id, "entity_id", f"{here}.{entity.entity_key}{ENTITY_ID_MARK}{entity.name}",
+                                          record.index)
+            if row.get("name"):
+                keys.setdefault("name", Value(row["name"], "name", f"{here}.name", record.index))
+            known = Known(entity.name, keys, phrase, depth, calls, pick)
+            reading.things.append(known)
+            if row.get("name"):
+                reading.facts.append(Fact(record.index, f"{path}[{index}].name", row["name"], phrase, None, None, known))
+            _attribute_facts(record.index, f"{path}[{index}].", row, entity, known, depth, calls, reading, skip=column)
 
     def _pick_items(self, record: ToolCallRecord, path: str, items: list[Any], declared: dict[str, Any],
-                    singular: str, depth: int, calls: frozenset[int], reading: Reading) -> None:
-        """Plain items a superlative picks ('the file under `logs/` with the largest size'); ties refused."""
+                    singular: str, plural: str, depth: int, calls: frozenset[int], reading: Reading) -> None:
+        """Plain items a definite description picks: the only one, or a superlative ('the file under `logs/` with
+        the largest size'); ties refused."""
         name = declared["name"]
         units = declared.get("units") or {}
-        for field_name, noun in (declared.get("attributes") or {}).items():
+        attributes = declared.get("attributes") or {}
+        picks: list[tuple[int, str, dict[str, Any], str | None]] = []
+        if len(items) == 1:
+            only = f"the only one of the {plural}" if " among the " in singular else f"the only {singular}"
+            picks.append((0, only, {"list": path, "only": True}, None))
+        for field_name, noun in attributes.items():
             numbers = [parse_number(i.get(field_name)) if isinstance(i, dict) else None for i in items]
             if len(items) < 2 or any(n is None for n in numbers):
                 continue
             for largest in (True, False):
                 best = max(numbers) if largest else min(numbers)  # type: ignore[type-var]
-                if numbers.count(best) != 1:
-                    continue
-                index = numbers.index(best)
-                item = items[index]
-                if not isinstance(item, dict) or item.get(name) in (None, ""):
-                    continue
-                phrase = f"the {singular} with the {'largest' if largest else 'smallest'} {noun}"
-                value_path = f"{path}[{index}].{name}"
-                names = None
-                if declared.get("name_type"):
-                    by = declared.get("name_by") or "name"
-                    names = Known(declared["name_type"], {by: Value(item[name], by, f"call:{record.index}:{value_path}",
-                                                                    record.index)},
-                                  phrase, depth, calls, {"list": path, "by": field_name, "largest": largest})
-                    reading.things.append(names)
-                reading.facts.append(Fact(record.index, value_path, item[name], phrase, None, None, names))
-                for other, other_noun in (declared.get("attributes") or {}).items():
-                    if other != field_name and item.get(other) is not None:
-                        reading.facts.append(Fact(record.index, f"{path}[{index}].{other}", item[other],
-                                                  f"the {other_noun} of {phrase}", units.get(other), names))
+                if numbers.count(best) == 1:
+                    phrase = f"the {singular} with the {'largest' if largest else 'smallest'} {noun}"
+                    picks.append((numbers.index(best), phrase, {"list": path, "by": field_name, "largest": largest},
+                                  field_name))
+        for index, phrase, pick, field_name in picks:
+            item = items[index]
+            if not isinstance(item, dict) or item.get(name) in (None, ""):
+                continue
+            value_path = f"{path}[{index}].{name}"
+            names = None
+            if declared.get("name_type"):
+                by = declared.get("name_by") or "name"
+                names = Known(declared["name_type"], {by: Value(item[name], by, f"call:{record.index}:{value_path}",
+                                                                record.index)}, phrase, depth, calls, pick)
+                reading.things.append(names)
+            reading.facts.append(Fact(record.index, value_path, item[name], phrase, None, None, names))
+            for other, other_noun in attributes.items():
+                if other != field_name and item.get(other) is not None:
+                    reading.facts.append(Fact(record.index, f"{path}[{index}].{other}", item[other],
+                                              f"the {other_noun} of {phrase}", units.get(other), names))

@@ -54,6 +54,15 @@ def load_seed_file(path: Path) -> list[SeedEntity]:
     return seeds
 
 
+def takes_type(dive: dict, kind: str) -> bool:
+    """Whether a tool's published meaning takes a thing of `kind` (a city; 'entity' and '@table' take any entity)."""
+    meaning = dive.get("meaning")
+    if not isinstance(meaning, dict) or meaning.get("none") or meaning.get("volatile") or dive.get("writes"):
+        return False
+    kinds = {str(t.get("type", "")) for t in (meaning.get("takes") or {}).values() if isinstance(t, dict)}
+    return kind in kinds or "entity" in kinds or any(k.startswith("@") for k in kinds)
+
+
 def sample_config(
     index: int,
     run_seed: int,
@@ -80,6 +89,19 @@ def sample_config(
     toolset = near[: int(size * share)]
     toolset += far[: size - len(toolset)]
     toolset += [n for n in near if n not in toolset][: size - len(toolset)]
+    # A walk starts from the seed: the menu holds at least two tools that take such a thing (when any does).
+    # Drawn by domain first, so that the database's generic look-ups (which take anything) do not crowd out the
+    # other domains' ways in.
+    takers = {n for n in names if takes_type(catalog.tools[n].dive, seed.type)}
+    by_domain: dict[str, list[str]] = {}
+    for n in sorted(takers - set(toolset)):
+        by_domain.setdefault(catalog.domain_of(n), []).append(n)
+    others = [i for i, n in enumerate(toolset) if n not in takers]
+    while by_domain and others and len(takers & set(toolset)) < 2:
+        domain = rng.choice(sorted(by_domain))
+        toolset[others.pop()] = by_domain[domain].pop(rng.randrange(len(by_domain[domain])))
+        if not by_domain[domain]:
+            del by_domain[domain]
     chosen = sample_exemplars(exemplars, rng, rng.randint(*exemplar_count), domains=entity_domains or None)
     return TaskConfig(index=index, rng_seed=rng_seed, seed=seed, toolset=sorted(toolset),
                       exemplars=[e.id for e in chosen], rounds=rounds)

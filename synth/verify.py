@@ -11,6 +11,7 @@ from dive.env.pool import ClientPool
 
 from .answers import answers_match, format_answer, matcher_for, normalise_text
 from .builtin import Evidence, _set_path, compute_answer
+from .meanings import ENTITY_ID_MARK
 from .records import Derivation, Verification
 from .values import get_path
 
@@ -120,16 +121,23 @@ def _set_argument(arguments: dict[str, Any], param: str, value: Any) -> None:
 
 def _flowed(result: dict[str, Any] | None, path: str, pick: dict[str, Any] | None) -> Any:
     """The value at `path` of a result, or, for a value picked from a list, the same pick made again."""
+    path, _, entity = path.partition(ENTITY_ID_MARK)
+    if entity:  # a world entity id made from the field at the path
+        return f"{entity}:{_flowed(result, path, pick)}"
     if not pick:
         return get_path(result, path)
     from .answers import parse_number
 
     items = get_path(result, pick["list"])
+    field = path.rsplit(".", 1)[-1]
+    if pick.get("only"):
+        if len(items) != 1:
+            raise ValueError("the list no longer holds exactly one")
+        return items[0][field]
     numbers = [parse_number(i.get(pick["by"])) for i in items]
     best = max(numbers) if pick["largest"] else min(numbers)
     if numbers.count(best) != 1:
         raise ValueError("the pick is tied")
-    field = path.rsplit(".", 1)[-1]
     return items[numbers.index(best)][field]
 
 

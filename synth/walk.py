@@ -236,24 +236,29 @@ class MeaningExplorer:
     def _plans(self, thing: Known) -> list[Plan]:
         """Calls that take `thing`: (the thing, tool, arguments set from it, their sources, their types)."""
         plans = []
-        for name, tool in self.tools.items():
+        for tool_name, tool in self.tools.items():
             meaning = meaning_of(tool) or {}
             for argument, takes in (meaning.get("takes") or {}).items():
                 found = _takes_value(takes, thing)
                 if found is not None:
                     value, extra = found
                     by = takes.get("by", "name")
-                    plans.append((thing, name, {argument: value.value, **extra}, {argument: value},
+                    plans.append((thing, tool_name, {argument: value.value, **extra}, {argument: value},
                                   {argument: f"{thing.type}/{by}"}))
             for items in meaning.get("items") or []:
                 if not items.get("filters"):
                     continue
+                arg = f"{items['filters']}[0].value"
+                entity = TYPES.get(thing.type)
+                name = thing.keys.get("name")
+                if entity is not None and thing.key("key") is None and name is not None:  # known by name only
+                    plans.append((thing, tool_name, {"table": entity.table, items["filters"]: [
+                        {"column": "name", "op": "=", "value": name.value}]}, {arg: name}, {arg: f"{thing.type}/name"}))
                 for rel in relations_of(thing.type):
                     value = thing.key(rel.by)
                     if value is None:
                         continue
-                    arg = f"{items['filters']}[0].value"
-                    plans.append((thing, name, {"table": TYPES[rel.child].table,
+                    plans.append((thing, tool_name, {"table": TYPES[rel.child].table,
                                          items["filters"]: [{"column": rel.column, "op": "=", "value": value.value}]},
                                   {arg: value}, {arg: f"{thing.type}/{rel.by}"}))
         return plans

@@ -40,7 +40,7 @@ def _entity_ids(s: MediaWorkspace) -> dict[str, str]:
     return {item["path"]: item.get("entity_id") for item in media_index(s.world)}
 
 
-@DOMAIN.tool(meaning=Meaning(items=(Items("entries", phrase="the media files in {folder}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", attributes={"bytes": "file size", "kind": "kind of media", "entity_id": "world entity it depicts"}, units={"bytes": "bytes"}),)), 
+@DOMAIN.tool(meaning=Meaning(items=(Items("entries", phrase="the media files in {folder}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", attributes={"bytes": "file size", "kind": "kind of media"}, units={"bytes": "bytes"}),)), 
     kind="retrieval",
     examples=[Example({"folder": "audio", "pattern": "tone_iron*"},
                       lambda r: [e["path"] for e in r["entries"]] == ["audio/tone_iron.wav"]
@@ -100,7 +100,7 @@ class MediaSearch(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"entity_id": Takes("entity", "entity_id")}, items=(Items("matches", phrase="the world's media files about {entity_id}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", attributes={"kind": "kind of media", "entity_id": "world entity it depicts"}),)), 
+@DOMAIN.tool(meaning=Meaning(takes={"entity_id": Takes("entity", "entity_id")}, items=(Items("matches", phrase="the world's media files about {entity_id}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", attributes={"kind": "kind of media"}),)), 
     kind="retrieval",
     examples=[
         Example({"entity_id": "stock:MSFT"}, lambda r: [m["path"] for m in r["matches"]] == ["charts/stock_MSFT.png"]),

@@ -94,13 +94,20 @@ def test_diversity_stats_match_a_hand_count():
 
 
 def test_submodular_selection_covers_more_tools_than_random_at_the_same_budget():
-    pool = [make_task(i, ["a"], "g1", "s1") for i in range(20)] + FIXTURE[2:]
+    pool = [make_task(100 + i, ["a"], "g1", "s1") for i in range(20)] + FIXTURE[2:]
     chosen = select_diverse(pool, 4, "submodular")
     tools = {t for task in chosen for t in task.diversity.tools}
     assert tools == {"a", "b", "c", "d"}
     for seed in range(5):
         random_tools = {t for task in select_diverse(pool, 4, "random", seed=seed) for t in task.diversity.tools}
         assert len(random_tools) < len(tools)
+
+
+def test_selection_keeps_a_question_asked_twice_once():
+    twice = [make_task(7, ["a"], "g1", "s1"), make_task(7, ["b"], "g2", "s2"), make_task(8, ["c"], "g3", "s3")]
+    twice[1].question = "  Question 7 "
+    chosen = select_diverse(twice, 3, "submodular")
+    assert [t.id for t in chosen] == ["t7", "t8"]
 
 
 def test_a_bad_line_in_a_tasks_file_names_the_file_and_line(tmp_path):
