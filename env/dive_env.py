@@ -39,6 +39,7 @@ from .chat_format import (
     tool_schema,
 )
 from .config import ConfigError, MCPConfig, dive_config
+from .episode_log import EpisodeLog
 from .hub import AsyncServerHub, ServerHub, acquire_async_hub, acquire_hub, release_async_hub, release_hub
 from .pool import DEFAULT_CALL_TIMEOUT, ClientPool
 from .reward import Judge, RewardWeights, answer_reward, score_answer
@@ -123,8 +124,10 @@ class _DiveCore:
         self.action_space = AnyText(ACTION_MAX_CHARS)
         self.task: Task | None = None
         self._trace = Trace(session="")
-        self._messages: list[dict[str, Any]] = []
-        self._schemas: list[dict[str, Any]] = []
+        # What info carries, as logs: a vector env's worker sends each step only what is new of them.
+        self._messages = EpisodeLog()
+        self._calls = EpisodeLog(self._trace.calls)
+        self._schemas = EpisodeLog()
         self._turn = 0
         self._done = True
         self._transcript: list[str] = []
@@ -139,14 +142,16 @@ class _DiveCore:
         # The session name is reproducible from the seed within this env (a reused name starts afresh on
         # every server: see ClientPool.call) and never shared with another env (the nonce).
         self._trace = Trace(session=f"dive-v0-{self._nonce}-{rng.bytes(8).hex()}")
-        self._schemas = [tool_schema(name, self._tools[name].description, self._tools[name].input_schema)
-                         for name in self.task.toolset]
-        self._messages = [{"role": "system", "content": system_prompt(self._schemas)},
-                          {"role": "user", "content": self.task.question}]
+        self._calls = self._calls.renewed(self._trace.calls)
+        schemas = [tool_schema(name, self._tools[name].description, self._tools[name].input_schema)
+                   for name in self.task.toolset]
+        self._schemas = self._schemas.renewed(schemas)
+        self._messages = self._messages.renewed([{"role": "system", "content": system_prompt(schemas)},
+                                                 {"role": "user", "content": self.task.question}])
         self._turn = 0
         self._done = False
         self._servers_called = set()
-        observation = render_transcript(to_plain_messages(self._messages))
+        observation = render_transcript(to_plain_messages(self._messages.items))
         self._transcript = [observation]
         return self._clip(observation), self._info(reward_parts={})
 
@@ -270,9 +275,9 @@ class _DiveCore:
             "task_id": self.task.id if self.task else None,
             "turn": self._turn,
             # Copies of the lists, sharing their items: messages and call records are never changed once added.
-            "messages": list(self._messages),
-            "tools": self._schemas,
-            "trace": Trace.model_construct(session=self._trace.session, calls=list(self._trace.calls)),
+            "messages": self._messages.snapshot(),
+            "tools": self._schemas.snapshot(),
+            "trace": Trace.model_construct(session=self._trace.session, calls=self._calls.snapshot()),
             "reward_parts": reward_parts,
             "server_restarts": hub.restarts if hub is not None else 0,
         }

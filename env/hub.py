@@ -16,6 +16,7 @@ so their calls never cross a thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -123,6 +124,17 @@ _hubs: dict[str, tuple[ServerHub, int]] = {}
 _hubs_lock = threading.Lock()
 
 
+def _forget_hubs_in_child() -> None:
+    """A forked process (an async vector env's worker) gets none of its parent's hubs: their threads and
+    servers stay with the parent, so the child builds its own on first use."""
+    global _hubs_lock
+    _hubs.clear()
+    _hubs_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_hubs_in_child)
+
+
 def acquire_hub(key: str, build: Callable[[], ServerHub]) -> ServerHub:
     """The process's hub for `key`, built on first use; every acquire needs a `release_hub(key)`."""
     with _hubs_lock:
@@ -138,6 +150,8 @@ def acquire_hub(key: str, build: Callable[[], ServerHub]) -> ServerHub:
 def release_hub(key: str) -> None:
     """Drop one reference; the last one closes the hub and its servers."""
     with _hubs_lock:
+        if key not in _hubs:  # acquired before this process was forked: the parent's to close
+            return
         hub, count = _hubs[key]
         if count > 1:
             _hubs[key] = (hub, count - 1)
