@@ -64,9 +64,21 @@ def describe_exception(exc: BaseException) -> str:
         return "the request needs more memory than the server allows; ask for less (a smaller range or input)"
     if isinstance(exc, ZeroDivisionError):
         return f"division by zero ({exc}); check the inputs for zeros"
-    if isinstance(exc, (ValueError, KeyError, LookupError, UnicodeError, TypeError, ArithmeticError)):
-        return f"{type(exc).__name__}: {exc}"
-    return f"internal error ({type(exc).__name__}): {exc}"
+    if isinstance(exc, UnicodeError):
+        return f"the text is not valid in its encoding ({exc}); send UTF-8 text or pick another encoding"
+    if isinstance(exc, KeyError):
+        return f"unknown name {exc}; check the arguments against the tool's description"
+    if isinstance(exc, (ValueError, LookupError)):
+        return f"invalid value: {_sentence(exc)}; check the arguments against the tool's description"
+    if isinstance(exc, TypeError):
+        return f"a value has the wrong type: {_sentence(exc)}; check the arguments against the tool's description"
+    if isinstance(exc, ArithmeticError):
+        return f"the computation failed: {_sentence(exc)}; use other values"
+    return f"the tool failed ({type(exc).__name__}: {_sentence(exc)}); try other arguments"
+
+
+def _sentence(exc: BaseException) -> str:
+    return (str(exc).strip().rstrip(".") or type(exc).__name__).replace("\n", " ")
 
 
 def _path_of(exc: OSError) -> str:
