@@ -86,7 +86,7 @@ async def _plant_links(pool, server, secret):
     ("extract_archive", {"path": "archives/stocks.zip", "destination": "shared/outside_dir"}),
 ])
 async def test_symlink_out_of_the_workspace_is_refused(server, outside, tool, args):
-    async with files_pool(server, session="symlink-attempts") as pool:
+    async with files_pool(server, session=f"symlink-{uuid.uuid4().hex}") as pool:
         await _plant_links(pool, server, outside)
         rec = await pool.call(tool, args)
         assert rec.is_error and "leaves the workspace" in rec.error, rec
@@ -176,7 +176,7 @@ ARCHIVES = {
 async def test_hostile_archive_is_refused_whole(server, case):
     name, blob, reason = ARCHIVES[case]
     upload = f"uploads/{case}-{name}"
-    async with files_pool(server, session="archive-attempts") as pool:
+    async with files_pool(server, session=f"archive-{uuid.uuid4().hex}") as pool:
         up = await pool.call("write_file", {"path": upload, "content": base64.b64encode(blob).decode(), "encoding": "base64"})
         assert not up.is_error, up.error
         listing = await pool.call("list_archive", {"path": upload})
