@@ -74,6 +74,11 @@ def describe_exception(exc: BaseException) -> str:
         return f"a value has the wrong type: {_sentence(exc)}; check the arguments against the tool's description"
     if isinstance(exc, ArithmeticError):
         return f"the computation failed: {_sentence(exc)}; use other values"
+    if type(exc).__module__.startswith("playwright"):  # the browser's own account: a bad selector, a closed page
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].removeprefix("Error: ").rstrip(".")
+        if "is not a valid selector" in reason or "while parsing css selector" in reason:
+            return f"not a valid CSS selector ({reason.split(': ', 1)[-1]}); write one like 'h1', '#main' or 'table.facts td'"
+        return f"the browser could not do it: {reason}; check the selector and arguments"
     return f"the tool failed ({type(exc).__name__}: {_sentence(exc)}); try other arguments"
 
 

@@ -10,8 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pint
-from dive.servers.kit import world_value
-from dive.servers.kit import Domain, SessionContext, ToolFailure
+from dive.servers.kit import Domain, SessionContext, ToolFailure, world_value
 
 _PINT_LOCK = threading.Lock()
 _TEMPERATURE_SHORTHAND = {"C": "degC", "F": "degF", "°C": "degC", "°F": "degF", "ºC": "degC", "ºF": "degF"}
@@ -75,6 +74,8 @@ def convert(q: pint.Quantity, unit: str, what: str) -> float:
             ) from None
         except (pint.UndefinedUnitError, AttributeError):
             raise ToolFailure(f"unknown unit {unit!r}") from None
+        except (pint.PintError, ValueError, TypeError, SyntaxError, AssertionError):  # pint's parser on junk
+            raise ToolFailure(f"cannot read the unit {unit!r}; write units like 'kPa', 'L', 'K' or 'mol'") from None
 
 
 def sig(value: float, digits: int = 12) -> float:

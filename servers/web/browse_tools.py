@@ -16,6 +16,7 @@ from dive.servers.kit import (
     ToolFailure,
     atomic_write,
     clip_text,
+    describe_exception,
     no_facts,
     relative_to_root,
     resolve_in_root,
@@ -443,6 +444,8 @@ async def browser_wait_for(
         try:
             await page.wait_for_selector(selector, state=state, timeout=timeout_s * 1000)
         except Exception as exc:
+            if describe_exception(exc).startswith("not a valid CSS selector"):
+                raise ToolFailure(describe_exception(exc)) from None
             raise ToolFailure(f"{selector!r} did not become {state} within {timeout_s:g} s on {page.url}: "
                               f"{str(exc).splitlines()[0]}") from None
         loc = page.locator(selector)

@@ -7,9 +7,10 @@ back absolute. Used on raw HTML fetched with httpx and on the DOM a browser rend
 from __future__ import annotations
 
 import re
+import warnings
 from urllib.parse import urljoin, urlsplit
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, NavigableString, Tag
 from bs4.element import Comment, Doctype
 
 #: Elements whose content is never shown as text.
@@ -22,8 +23,11 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
 
 def parse(html: str) -> BeautifulSoup:
-    """A parsed document (Python's own parser: no native dependency)."""
-    return BeautifulSoup(html, "html.parser")
+    """A parsed document (Python's own parser: no native dependency). Text that looks like a URL or a file
+    name is parsed as the markup it is, without BeautifulSoup's warning that it might be a locator."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        return BeautifulSoup(html, "html.parser")
 
 
 def clean(text: str) -> str:

@@ -101,3 +101,16 @@ async def test_domain_results_stay_on_their_schema(pool_factory):
         assert long.is_error and "too long" in long.error and tempfile.gettempdir() + "/" not in long.error
         surrogate = await pool.call("read_file", {"path": "\ud800.txt"})
         assert surrogate.is_error and "Unicode" in surrogate.error
+
+
+async def test_junk_from_a_caller_gets_an_answer_that_says_what_to_change(pool_factory):
+    """Found by bench/fuzz.py: a unit pint cannot parse, and selectors the browser cannot parse."""
+    async with pool_factory(["science", "web"], "inprocess") as pool:
+        unit = await pool.call("ideal_gas_law", {"pressure": "1 atm", "amount": "1 mol", "temperature": "0 degC",
+                                                 "result_unit": ".."})
+        assert unit.is_error and "cannot read the unit '..'" in unit.error and "AssertionError" not in unit.error
+        for tool, args in (("browser_read_text", {"url": "/countries/FR.html", "selector": "[1, 2]"}),
+                           ("browser_wait_for", {"url": "/countries/FR.html", "selector": "C:\\Windows\\x.ini"})):
+            rec = await pool.call(tool, args)
+            assert rec.is_error and "not a valid CSS selector" in rec.error, rec.error
+            assert "<anonymous>" not in rec.error and "did not become" not in rec.error
