@@ -21,8 +21,9 @@ import anyio
 import anyio.from_thread
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
 
-from .config import ConfigError, MCPConfig, ServerConfig
+from .config import ConfigError, MCPConfig, ServerConfig, scrub_secrets
 from .trace import ListedTool, ToolCallRecord, Trace
 
 #: The request `_meta` key that names the session on the server (see dive.servers.kit.sessions).
@@ -126,9 +127,13 @@ class ClientPool:
         session: str | None = None,
     ) -> None:
         targets: dict[str, Any] = {}
+        # The config's credentials, scrubbed out of everything the pool reports: errors (an HTTP error names
+        # the URL, token and all), tool listings and results (a server may echo its own key).
+        self._secrets: set[str] = set()
         if config is not None:
             for name, server in MCPConfig.load(config).servers.items():
                 targets[name] = _target(server)
+                self._secrets |= server.secrets()
         targets.update(servers or {})
         if not targets:
             raise ConfigError("the client pool needs at least one server")
@@ -183,7 +188,7 @@ class ClientPool:
                 conn.ready.set()
                 await conn.stop.wait()
         except Exception as exc:  # a server that fails to start or dies: record why, fail its calls
-            conn.dead = _describe(exc)
+            conn.dead = self._scrub(_describe(exc))
         finally:
             conn.client = None
             if not conn.stop.is_set() and conn.dead is None:
@@ -192,8 +197,7 @@ class ClientPool:
                 scope.cancel()
             conn.ready.set()
 
-    @staticmethod
-    async def _list(server: str, client: Client) -> list[ListedTool]:
+    async def _list(self, server: str, client: Client) -> list[ListedTool]:
         tools: list[ListedTool] = []
         cursor: str | None = None
         while True:
@@ -211,7 +215,21 @@ class ClientPool:
                 )
             cursor = page.next_cursor
             if not cursor:
-                return tools
+                return [self._scrub(t) for t in tools]
+
+    def _scrub(self, value: Any) -> Any:
+        """`value` (text, JSON, a record) with the config's credentials replaced by `<redacted>` wherever they occur."""
+        if not self._secrets:
+            return value
+        if isinstance(value, str):
+            return scrub_secrets(value, self._secrets)
+        if isinstance(value, BaseModel):
+            return value.model_copy(update={k: self._scrub(v) for k, v in value})
+        if isinstance(value, dict):
+            return {self._scrub(k): self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrub(v) for v in value]
+        return value
 
     def _index_tools(self) -> None:
         counts: dict[str, int] = {}
@@ -381,6 +399,7 @@ class ClientPool:
             record.is_error = True
             record.error = f"call to {server_name!r} failed: {_describe(exc)}"
         record.latency_ms = (time.perf_counter() - started) * 1000
+        record = self._scrub(record)
         trace.append(record)
         return record
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from dive.env.chat_format import render_answer
 from dive.env.chat_format import tool_schema as function_schema
+from dive.env.config import redacted_config
 from pydantic import BaseModel
 
 from dive import __version__
@@ -94,7 +95,7 @@ def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, 
     manifest = {
         "dive_gym": __version__,
         "synthesis": SYNTHESIS_VERSION,
-        "options": json.loads(options.model_dump_json()),
+        "options": manifest_options(options),
         "world": catalog["world"],
         "tools": {n: {k: t[k] for k in ("server", "domain", "kind", "schema_hash")} for n, t in sorted(tools.items())},
         "counts": {"selected": len(selected), "accepted": len(accepted), "rejected": sum(rejections.values())},
@@ -105,6 +106,15 @@ def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, 
     _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
     write_report(out, stats, accepted=len(accepted), rejections=rejections, selected=selected)
     return selected
+
+
+def manifest_options(options) -> dict[str, Any]:
+    """A run's options as its manifest records them: the server config with its credentials redacted (env and
+    header values, URL userinfo and tokens, secret flags), since a dataset is shared and the config is not."""
+    recorded = json.loads(options.model_dump_json())
+    if options.servers is not None:
+        recorded["servers"] = redacted_config(options.servers)
+    return recorded
 
 
 def _version(package: str) -> str | None:
