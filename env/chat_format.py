@@ -6,13 +6,20 @@ chat templates already use), gets each result back between `<tool_response>` tag
 `<answer>...</answer>`. Chat templates that have their own tool support can render the same structured
 messages (`info["messages"]`, `info["tools"]` in the env) their own way; for those that have none, the
 renderings here are the format, so training data and the env's parser never disagree.
+
+A tool result that holds more than text (an image, audio, an embedded resource, a resource link) is read as
+text with a marker line for each such item, `[image: image/png, 12,345 bytes]`, in the server's order; its
+tool message's content is then a list of content parts (OpenAI form): those same texts, each image, audio or
+binary resource following its marker in full, for chat templates that take them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from .trace import ResultContent
 
 TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
 TOOL_RESPONSE_OPEN, TOOL_RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
@@ -64,7 +71,7 @@ def render_answer(answer: str) -> str:
 
 def assistant_text(message: Mapping[str, Any]) -> str:
     """The text of an assistant message: its content, then its tool calls in this format."""
-    parts = [str(message.get("content") or "").strip()]
+    parts = [content_text(message.get("content")).strip()]
     for call in message.get("tool_calls") or []:
         function = call.get("function", call)
         parts.append(render_tool_call(function["name"], function.get("arguments", {})))
@@ -85,7 +92,7 @@ def to_plain_messages(messages: Iterable[Mapping[str, Any]], tools: Sequence[Map
     for message in messages:
         role = message["role"]
         if role == "tool":
-            block = render_tool_response(str(message.get("content") or ""))
+            block = render_tool_response(content_text(message.get("content")))
             if plain and plain[-1]["role"] == "user" and plain[-1]["content"].startswith(TOOL_RESPONSE_OPEN):
                 plain[-1]["content"] += "\n" + block
             else:
@@ -93,12 +100,86 @@ def to_plain_messages(messages: Iterable[Mapping[str, Any]], tools: Sequence[Map
         elif role == "assistant":
             plain.append({"role": "assistant", "content": assistant_text(message)})
         elif role == "system" and plain and plain[0]["role"] == "system":
-            plain[0]["content"] = f"{message.get('content') or ''}\n\n{plain[0]['content']}"
+            plain[0]["content"] = f"{content_text(message.get('content'))}\n\n{plain[0]['content']}"
         else:
-            plain.append({"role": role, "content": str(message.get("content") or "")})
+            plain.append({"role": role, "content": content_text(message.get("content"))})
     return plain
 
 
 def render_transcript(messages: Iterable[Mapping[str, str]]) -> str:
     """Plain role/content messages as one readable text (the env's text observation)."""
     return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
+
+
+def content_text(content: str | Sequence[Mapping[str, Any]] | None) -> str:
+    """A message's content as text: itself, or its text parts (a list of content parts), one per line."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "\n".join(str(part.get("text") or "") for part in content if part.get("type") == "text")
+
+
+def result_marker(item: ResultContent) -> str:
+    """The line a model reads for a result item that is not text: its kind, what it is, and its size."""
+    if item.type == "resource_link":
+        return "[resource link: " + ", ".join(str(f) for f in (item.uri, item.name, item.mime_type) if f) + "]"
+    if item.type == "resource" and item.text is not None:
+        size = f"{len(item.text):,} chars"
+    else:
+        size = f"{item.size:,} bytes" if item.size is not None else "data that is not valid base64"
+    kind = "resource" if item.type == "resource" else item.type
+    return f"[{kind}: " + ", ".join(str(f) for f in (item.uri, item.mime_type, size) if f) + "]"
+
+
+def result_parts(items: Sequence[ResultContent], clip: Callable[[str], str],
+                 structured: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """A tool result that holds more than text as content parts, in the server's order: each run of text items
+    (or, for a structured result, its JSON instead), each other item's marker (a text resource's followed by its
+    text), and after the marker of an image, audio or binary resource its data, base64 in full.
+
+    `clip` shortens the result's texts as the observation does; `content_text` of the parts is the observation.
+    """
+    parts: list[dict[str, Any]] = []
+    run: list[str] = []
+
+    def end_run() -> None:
+        if run:
+            parts.append({"type": "text", "text": clip("\n".join(run))})
+            run.clear()
+
+    if structured is not None:
+        parts.append({"type": "text", "text": clip(json.dumps(structured, ensure_ascii=False))})
+    for item in items:
+        if item.type == "text":
+            if structured is None and item.text:  # a structured result's text is its JSON again
+                run.append(item.text)
+            continue
+        end_run()
+        marker = result_marker(item)
+        if item.type == "resource" and item.text is not None:
+            parts.append({"type": "text", "text": f"{marker}\n{clip(item.text)}"})
+            continue
+        parts.append({"type": "text", "text": marker})
+        media = _media_part(item)
+        if media is not None:
+            parts.append(media)
+    end_run()
+    return parts
+
+
+#: MIME subtypes whose OpenAI `input_audio` format has another name.
+_AUDIO_FORMATS = {"mpeg": "mp3", "x-wav": "wav", "wave": "wav", "vnd.wave": "wav", "x-flac": "flac"}
+
+
+def _media_part(item: ResultContent) -> dict[str, Any] | None:
+    """The content part that carries an item's binary data; None where the data is not at hand (a record read
+    back from JSON keeps only its size and hash)."""
+    if item.data is None:
+        return None
+    mime = item.mime_type or "application/octet-stream"
+    if item.type == "image":
+        return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{item.data}"}}
+    if item.type == "audio":
+        subtype = mime.split("/", 1)[-1].split(";", 1)[0]
+        return {"type": "input_audio", "input_audio": {"data": item.data, "format": _AUDIO_FORMATS.get(subtype, subtype)}}
+    name = (item.uri or "").rstrip("/").rsplit("/", 1)[-1] or "resource"
+    return {"type": "file", "file": {"file_data": f"data:{mime};base64,{item.data}", "filename": name}}

@@ -7,9 +7,11 @@
     obs, reward, terminated, truncated, info = env.step("<answer>42</answer>")
 
 Observations are text: at reset the whole prompt (system message offering the task's toolset, then the
-question); after a step, the new tool results (or errors). `info` carries the same conversation as
-structured chat messages (`messages`) and OpenAI-form tool schemas (`tools`) for trainers with their own
-chat template, the episode's typed `trace` of tool calls, and the reward's parts.
+question); after a step, the new tool results (or errors), where an image, audio or resource a tool returned
+is a marker line such as `[image: image/png, 12,345 bytes]`. `info` carries the same conversation as
+structured chat messages (`messages`; such a result's message holds its media in full as content parts) and
+OpenAI-form tool schemas (`tools`) for trainers with their own chat template, the episode's typed `trace` of
+tool calls, and the reward's parts.
 
 `AsyncDiveEnv` is the same environment for asyncio code (`await env.reset()`, `await env.step(action)`): one
 process drives hundreds of concurrent episodes on its own event loop against one set of shared servers.
@@ -32,8 +34,10 @@ from dive.synth.records import Task
 
 from .actions import Action, parse_action
 from .chat_format import (
+    content_text,
     render_tool_response,
     render_transcript,
+    result_parts,
     system_prompt,
     to_plain_messages,
     tool_schema,
@@ -202,6 +206,7 @@ class _DiveCore:
         blocks = [render_tool_response("Error: " + e) for e in parsed.errors]
         for call_id, call in zip(call_ids, parsed.calls):
             problem = self._refuse(call.name, call.arguments)
+            content: str | list[dict[str, Any]]
             if problem is not None:
                 malformed = True
                 content = "Error: " + problem
@@ -211,7 +216,7 @@ class _DiveCore:
                 self._servers_called.add(server)
                 content = self._content(record)
             self._messages.append({"role": "tool", "tool_call_id": call_id, "name": call.name, "content": content})
-            blocks.append(render_tool_response(content))
+            blocks.append(render_tool_response(content_text(content)))
         return "\n".join(blocks), malformed
 
     def _render_text(self) -> str | None:
@@ -248,13 +253,25 @@ class _DiveCore:
             return f"bad arguments for {name}: {problems[0].message}" + (f" (at {where})" if where else "")
         return None
 
-    def _content(self, record: ToolCallRecord) -> str:
+    def _content(self, record: ToolCallRecord) -> str | list[dict[str, Any]]:
+        """A call's tool-message content: its text, or (for a result that holds images, audio or resources) its
+        content parts, whose text is what the model reads; the result's texts share `max_result_chars`."""
         if record.is_error:
             return "Error: " + (record.error or "the tool failed")
-        text = json.dumps(record.result, ensure_ascii=False) if record.result is not None else record.text
-        if len(text) > self.max_result_chars:
-            text = text[: self.max_result_chars] + TRUNCATION_MARKER.format(dropped=len(text) - self.max_result_chars)
-        return text
+        left = self.max_result_chars
+
+        def clip(text: str) -> str:
+            nonlocal left
+            if len(text) > left:
+                text = text[:left] + TRUNCATION_MARKER.format(dropped=len(text) - left)
+                left = 0
+            else:
+                left -= len(text)
+            return text
+
+        if any(item.type != "text" for item in record.content):
+            return result_parts(record.content, clip, record.result)
+        return clip(json.dumps(record.result, ensure_ascii=False) if record.result is not None else record.text)
 
     def _clip(self, text: str) -> str:
         if len(text) <= OBSERVATION_MAX_CHARS:
@@ -299,7 +316,8 @@ class DiveEnv(_DiveCore, gym.Env[str, str]):
             process through the SDK's in-memory transport: fastest); external servers use their config.
         world: the world folder our servers use (default: the default world).
         judge: optional `judge(task, predicted) -> [0, 1]` that replaces the task's matcher.
-        max_result_chars: a tool result longer than this is clipped in the observation (the trace keeps it).
+        max_result_chars: a tool result longer than this is clipped in the observation (the trace keeps it);
+            for one that holds images, audio or resources, its texts share this length.
     """
 
     def __init__(

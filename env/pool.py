@@ -9,6 +9,9 @@ started then, so that it can be restarted like a crashed one.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import signal
 import time
@@ -24,7 +27,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from .config import ConfigError, MCPConfig, ServerConfig, scrub_secrets
-from .trace import ListedTool, ToolCallRecord, Trace
+from .trace import ListedTool, ResultContent, ToolCallRecord, Trace
 
 #: The request `_meta` key that names the session on the server (see dive.servers.kit.sessions).
 SESSION_META_KEY = "dive/session"
@@ -377,6 +380,7 @@ class ClientPool:
                 raise PoolError(f"server {server_name!r} died during the call: {conn.dead}")
             record.result = result.structured_content if isinstance(result.structured_content, dict) else None
             record.text = "\n".join(getattr(block, "text", "") for block in result.content or [] if getattr(block, "text", None))
+            record.content = _result_content(result.content or [])
             record.is_error = bool(result.is_error)
             if record.is_error:
                 record.error = record.text or "the tool reported an error"
@@ -413,6 +417,39 @@ class PoolSession:
 
     async def call(self, tool: str, arguments: Mapping[str, Any] | None = None, **kwargs: Any) -> ToolCallRecord:
         return await self.pool.call(tool, arguments, trace=self.trace, **kwargs)
+
+
+def _result_content(blocks: list[Any]) -> list[ResultContent]:
+    """A result's content items where it holds more than text (else none: `text` says it all), in order."""
+    if all(block.type == "text" for block in blocks):
+        return []
+    items = []
+    for block in blocks:
+        if block.type == "text":
+            items.append(ResultContent(type="text", text=block.text))
+        elif block.type in ("image", "audio"):
+            items.append(_binary(block.type, block.data, block.mime_type))
+        elif block.type == "resource":
+            resource = block.resource
+            if getattr(resource, "text", None) is not None:
+                items.append(ResultContent(type="resource", uri=str(resource.uri), mime_type=resource.mime_type,
+                                           text=resource.text))
+            else:
+                items.append(_binary("resource", resource.blob, resource.mime_type, uri=str(resource.uri)))
+        elif block.type == "resource_link":
+            items.append(ResultContent(type="resource_link", uri=str(block.uri), name=block.name,
+                                       mime_type=block.mime_type, description=block.description, size=block.size))
+    return items
+
+
+def _binary(kind: str, data: str, mime_type: str | None, **fields: Any) -> ResultContent:
+    """An image, audio or blob resource: its size and hash for the trace, its base64 data for the chat message."""
+    try:
+        decoded: bytes | None = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = None
+    return ResultContent(type=kind, mime_type=mime_type, data=data, size=None if decoded is None else len(decoded),
+                         sha256=None if decoded is None else hashlib.sha256(decoded).hexdigest(), **fields)
 
 
 def _describe(exc: BaseException) -> str:

@@ -54,6 +54,33 @@ class ListedTool(BaseModel):
         return bool(self.dive.get("held_out", False))
 
 
+class ResultContent(BaseModel):
+    """One content item of a tool result that holds more than text (an image, audio, an embedded resource, a
+    resource link), kept in the server's order with the result's text items.
+
+    Binary data (an image, audio, a blob resource) is written as its size and sha256, so a trace says what came
+    back without carrying it; the data itself, base64 as the server sent it, stays in memory (`data`) for the
+    call's chat message (DIVE-v0's `info["messages"]`) and is not written."""
+
+    type: Literal["text", "image", "audio", "resource", "resource_link"]
+    text: str | None = None
+    """A text item's text, or an embedded text resource's text (in full)."""
+    mime_type: str | None = None
+    uri: str | None = None
+    """An embedded resource's or a resource link's URI."""
+    name: str | None = None
+    """A resource link's name."""
+    description: str | None = None
+    """A resource link's description."""
+    size: int | None = None
+    """Bytes of binary data once decoded (None where the base64 does not decode), or a resource link's
+    declared size."""
+    sha256: str | None = None
+    """The sha256 of the decoded binary data."""
+    data: str | None = Field(default=None, exclude=True, repr=False)
+    """The binary data, base64 as the server sent it; in memory only."""
+
+
 class ToolCallRecord(BaseModel):
     """One tool call: what was asked, what came back, and how long it took."""
 
@@ -65,6 +92,9 @@ class ToolCallRecord(BaseModel):
     """The structured result (`structuredContent`), when the tool returned one."""
     text: str = ""
     """The result's text content, joined."""
+    content: list[ResultContent] = Field(default_factory=list)
+    """Every content item in order, where the result holds more than text (images, audio, resources); empty for
+    a result of text alone, which `text` holds."""
     is_error: bool = False
     error: str | None = None
     """Why the call failed: the tool's own error text, a timeout, or a dead server."""
