@@ -37,6 +37,7 @@ import anyio
 import gymnasium as gym
 from mcp import StdioServerParameters
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -61,7 +62,7 @@ def echo_server() -> MCPServer:
     coroutine, as a cheap tool should be: the SDK runs a plain function in a worker thread at every call."""
     server = MCPServer("plain", log_level="WARNING")
 
-    @server.tool()
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))  # else DIVE-v0 refuses it as possibly writing
     async def echo(text: str) -> Echo:
         """Return the text unchanged."""
         return Echo(text=text)

@@ -231,6 +231,8 @@ def synth_command(
     include_held_out: Annotated[bool, typer.Option(help="Also use held-out tools (off: they are for OOD evaluation).")] = False,
     seeds_file: Annotated[Optional[Path], typer.Option(help="Seed pool file (JSON lines or one name per line) instead of the world's entities.")] = None,
     embedding_metrics: Annotated[bool, typer.Option(help="Compute question-embedding diversity (loads a sentence-embedding model).")] = True,
+    allow_writes: Annotated[bool, typer.Option(help="RISK: also call tools of --servers that are not annotated read-only, which may change your data (destructive tools are never called).")] = False,
+    allow_short: Annotated[bool, typer.Option(help="Exit 0 even when fewer tasks than --n were made.")] = False,
     world: WorldOption = None,
 ) -> None:
     """Synthesize a diverse, verified task set from MCP servers (evidence first, tasks derived from traces)."""
@@ -254,7 +256,7 @@ def synth_command(
         exemplars=_range(exemplars, "exemplars"), select=select, servers=config, domains=domain,
         include_held_out=include_held_out, world=str(world) if world else None,
         seeds_file=str(seeds_file) if seeds_file else None, backend=backend, model=model, base_url=base_url,
-        embedding_metrics=embedding_metrics,
+        embedding_metrics=embedding_metrics, allow_writes=allow_writes,
     )
     target = max(n, int(n * options.pool_factor + 0.999))
     with Progress(TextColumn("[bold]synth[/]"), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -283,6 +285,10 @@ def synth_command(
     console.print(f"accepted {report.accepted} of {report.considered} candidates in {report.seconds:.1f} s; "
                   f"rejections: {report.rejections}")
     _print_stats(out)
+    if report.shortfall:
+        console.print("[bold yellow]fewer tasks than asked[/]: " + "\n  ".join(report.shortfall), highlight=False)
+        if not allow_short:
+            raise _fail(f"made {report.selected} of {n} tasks (pass --allow-short to accept a short run)")
 
 
 def _print_stats(folder: Path) -> None:

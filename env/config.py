@@ -139,7 +139,7 @@ def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
 class ServerConfig(BaseModel):
     """How to reach one MCP server: a command to launch over stdio, or a streamable-HTTP URL."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     command: str | None = None
     args: list[str] = Field(default_factory=list)
@@ -147,6 +147,8 @@ class ServerConfig(BaseModel):
     cwd: str | None = None
     url: str | None = None
     headers: dict[str, str] | None = None
+    read_only_tools: list[str] = Field(default_factory=list, alias="readOnlyTools")
+    """Tools of this server the user vouches for as read-only, where the server does not annotate them so."""
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:
@@ -228,7 +230,8 @@ class MCPConfig(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """The standard JSON form (what MCP clients such as editors read)."""
-        return {"mcpServers": {n: s.model_dump(exclude_none=True, exclude_defaults=True) for n, s in self.servers.items()}}
+        return {"mcpServers": {n: s.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+                               for n, s in self.servers.items()}}
 
     def redacted(self) -> MCPConfig:
         """This config as it may be written to an artifact or shown: see `ServerConfig.redacted`."""

@@ -82,6 +82,7 @@ class _DiveCore:
         judge: Judge | None,
         max_result_chars: int,
         render_mode: str | None,
+        allow_writes: bool = False,
     ) -> Callable[[], tuple[ClientPool, tuple[Callable[[], None], ...]]]:
         """Check the arguments and load the tasks; returns what builds the env's (not yet entered) client pool."""
         if max_turns < 1:
@@ -99,6 +100,7 @@ class _DiveCore:
             raise ConfigError("transport='inprocess' runs our own domains; external servers= use their own transports")
         world_dir = Path(world) if world is not None else None
         options = default_task_options(split, servers=config.to_json() if config else None, world=world_dir)
+        options.allow_writes = allow_writes
         self.split = split
         self.max_turns = max_turns
         self.weights = RewardWeights.of(reward)
@@ -120,7 +122,8 @@ class _DiveCore:
         else:
             servers_key = config.to_json() if config else domains
         self._hub_key = canonical_json({"servers": servers_key, "transport": transport,
-                                        "world": str(world_dir) if world_dir else None, "timeout": tool_timeout})
+                                        "world": str(world_dir) if world_dir else None, "timeout": tool_timeout,
+                                        "allow_writes": allow_writes})
         self._tools: dict[str, ListedTool] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
         self._nonce = uuid.uuid4().hex[:12]
@@ -136,7 +139,7 @@ class _DiveCore:
         self._done = True
         self._transcript: list[str] = []
         self._servers_called: set[str] = set()
-        return lambda: _build_pool(config, embedded, domains, transport, world_dir, tool_timeout)
+        return lambda: _build_pool(config, embedded, domains, transport, world_dir, tool_timeout, allow_writes)
 
     # -- one episode, without I/O ------------------------------------------------------------
 
@@ -318,6 +321,9 @@ class DiveEnv(_DiveCore, gym.Env[str, str]):
         judge: optional `judge(task, predicted) -> [0, 1]` that replaces the task's matcher.
         max_result_chars: a tool result longer than this is clipped in the observation (the trace keeps it);
             for one that holds images, audio or resources, its texts share this length.
+        allow_writes: let the policy call tools of `servers` that are not annotated read-only (readOnlyHint) and
+            not listed under a server's "readOnlyTools": they may change the user's data. Off, such a call is
+            refused with an error observation. Our own domains write only to each episode's private copy.
     """
 
     def __init__(
@@ -333,9 +339,10 @@ class DiveEnv(_DiveCore, gym.Env[str, str]):
         judge: Judge | None = None,
         max_result_chars: int = 8000,
         render_mode: str | None = None,
+        allow_writes: bool = False,
     ) -> None:
         build = self._configure(tasks, servers, split, max_turns, reward, tool_timeout, transport, world, judge,
-                                max_result_chars, render_mode)
+                                max_result_chars, render_mode, allow_writes)
         self._hub: ServerHub | None = acquire_hub(self._hub_key, lambda: ServerHub(*build()))
         try:
             self._tools = self._hub.exposed_tools()
@@ -409,9 +416,10 @@ class AsyncDiveEnv(_DiveCore):
         judge: Judge | None = None,
         max_result_chars: int = 8000,
         render_mode: str | None = None,
+        allow_writes: bool = False,
     ) -> None:
         self._build = self._configure(tasks, servers, split, max_turns, reward, tool_timeout, transport, world,
-                                      judge, max_result_chars, render_mode)
+                                      judge, max_result_chars, render_mode, allow_writes)
         self._hub: AsyncServerHub | None = None
         self._closed = False
         self.np_random, self.np_random_seed = seeding.np_random()
@@ -500,10 +508,11 @@ def _embedded_servers(servers: Any) -> dict[str, Any] | None:
 
 
 def _build_pool(config: MCPConfig | None, embedded: dict[str, Any] | None, domains: list[str], transport: str,
-                world: Path | None, timeout: float) -> tuple[ClientPool, tuple[Callable[[], None], ...]]:
+                world: Path | None, timeout: float, allow_writes: bool = False,
+                ) -> tuple[ClientPool, tuple[Callable[[], None], ...]]:
     """A client pool (not yet entered) on the env's servers, and what closes its in-process servers after it."""
     if config is not None:
-        return ClientPool(config, timeout=timeout), ()
+        return ClientPool(config, timeout=timeout, allow_writes=allow_writes), ()
     if embedded is not None:
         return ClientPool(servers=embedded, timeout=timeout), ()
     if transport == "stdio":

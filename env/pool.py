@@ -128,8 +128,13 @@ class ClientPool:
         timeout: float = DEFAULT_CALL_TIMEOUT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         session: str | None = None,
+        allow_writes: bool = False,
     ) -> None:
         targets: dict[str, Any] = {}
+        # Tools the user vouched for as read-only, by server; with `allow_writes`, tools that change the user's
+        # data (servers not built on our kit) may be called too.
+        self.vouched: dict[str, set[str]] = {}
+        self.allow_writes = allow_writes
         # The config's credentials, scrubbed out of everything the pool reports: errors (an HTTP error names
         # the URL, token and all), tool listings and results (a server may echo its own key).
         self._secrets: set[str] = set()
@@ -137,6 +142,7 @@ class ClientPool:
             for name, server in MCPConfig.load(config).servers.items():
                 targets[name] = _target(server)
                 self._secrets |= server.secrets()
+                self.vouched[name] = set(server.read_only_tools)
         targets.update(servers or {})
         if not targets:
             raise ConfigError("the client pool needs at least one server")
@@ -187,7 +193,7 @@ class ClientPool:
         try:
             async with Client(conn.target, read_timeout_seconds=None) as client:
                 conn.client = client
-                conn.tools = {t.name: t for t in await self._list(conn.name, client)}
+                conn.tools = {t.name: self._vouch(conn.name, t) for t in await self._list(conn.name, client)}
                 conn.ready.set()
                 await conn.stop.wait()
         except Exception as exc:  # a server that fails to start or dies: record why, fail its calls
@@ -214,6 +220,7 @@ class ClientPool:
                         input_schema=dict(t.input_schema or {}),
                         output_schema=dict(t.output_schema) if t.output_schema else None,
                         meta=dict(t.meta or {}),
+                        annotations=t.annotations.model_dump(by_alias=True, exclude_none=True) if t.annotations else {},
                     )
                 )
             cursor = page.next_cursor
@@ -258,6 +265,13 @@ class ClientPool:
     def exposed_names(self) -> dict[str, ListedTool]:
         """Tools by the name a model calls them: their own name, or `server__name` where two servers share it."""
         return {exposed: self._connections[s].tools[n] for exposed, (s, n) in self._exposed.items()}
+
+    def _vouch(self, server: str, tool: ListedTool) -> ListedTool:
+        """A tool the config lists under "readOnlyTools" is read-only, whatever its annotations say."""
+        if tool.name not in self.vouched.get(server, ()):
+            return tool
+        return tool.model_copy(update={"annotations": {**tool.annotations, "readOnlyHint": True,
+                                                       "destructiveHint": False, "vouched": True}})
 
     def resolve(self, tool: str, server: str | None = None) -> tuple[str, str]:
         """(server, tool name) for an exposed name, or a tool of a named server."""
@@ -367,6 +381,8 @@ class ClientPool:
                 self._ended.setdefault(server_name, set()).update(rest)
         started = time.perf_counter()
         try:
+            if listed is not None and not self.allow_writes and listed.changes_user_data:
+                raise PoolError(refusal_to_write(server_name, listed))
             if conn.dead is not None or conn.client is None:
                 raise PoolError(f"server {server_name!r} is not available: {conn.dead or 'not connected'}")
             with anyio.CancelScope() as scope:
@@ -406,6 +422,18 @@ class ClientPool:
         record = self._scrub(record)
         trace.append(record)
         return record
+
+
+def refusal_to_write(server: str, tool: ListedTool) -> str:
+    """Why a tool that may change the user's data is not called, and how to allow it."""
+    if not tool.annotations:
+        how = "has no MCP annotations (a tool without them counts as writing)"
+    elif tool.annotations.get("destructiveHint") is True:
+        how = "is annotated destructive"
+    else:
+        how = "is not annotated read-only (readOnlyHint)"
+    return (f"refused: {tool.name} on {server!r} {how} and may change your data; if it only reads, list it under "
+            f"the server's \"readOnlyTools\" in the MCP config, or allow writes explicitly (--allow-writes)")
 
 
 class PoolSession:

@@ -26,6 +26,8 @@ class ListedTool(BaseModel):
     input_schema: dict[str, Any] = Field(default_factory=dict)
     output_schema: dict[str, Any] | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    annotations: dict[str, Any] = Field(default_factory=dict)
+    """The tool's MCP annotations as listed (readOnlyHint, destructiveHint, idempotentHint, openWorldHint)."""
 
     @cached_property
     def schema_hash(self) -> str:
@@ -52,6 +54,25 @@ class ListedTool(BaseModel):
     @property
     def held_out(self) -> bool:
         return bool(self.dive.get("held_out", False))
+
+    @property
+    def writes(self) -> bool:
+        """Whether a call may change data. Our kit's tools say so in their metadata (and write only their
+        session's private copy of the world); any other tool writes unless it is annotated readOnlyHint=true."""
+        if self.dive:
+            return bool(self.dive.get("writes", False))
+        return self.annotations.get("readOnlyHint") is not True
+
+    @property
+    def changes_user_data(self) -> bool:
+        """A tool that writes to what its server holds for the user (a server not built on our kit)."""
+        return self.writes and not self.dive
+
+    @property
+    def destructive(self) -> bool:
+        """A tool that may destroy the user's data: MCP's default for one that writes, unless annotated
+        destructiveHint=false."""
+        return self.changes_user_data and self.annotations.get("destructiveHint") is not False
 
 
 class ResultContent(BaseModel):

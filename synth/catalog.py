@@ -38,13 +38,28 @@ class ToolCatalog:
 
     tools: dict[str, ListedTool]
     kinds: dict[str, str] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    """Tools left out for safety, with why (for the report)."""
 
     @classmethod
     def from_exposed(cls, exposed: dict[str, ListedTool], *, include_held_out: bool = False,
-                     domains: set[str] | None = None) -> ToolCatalog:
-        chosen = {name: tool for name, tool in sorted(exposed.items())
-                  if (include_held_out or not tool.held_out) and (domains is None or tool.domain in domains)}
-        return cls(chosen, {name: infer_kind(tool) for name, tool in chosen.items()})
+                     domains: set[str] | None = None, allow_writes: bool = False) -> ToolCatalog:
+        """The tools to draw from. A tool that may change the user's data (a server not built on our kit, not
+        annotated or vouched read-only) is left out unless `allow_writes`; a destructive one always is."""
+        chosen: dict[str, ListedTool] = {}
+        excluded: dict[str, str] = {}
+        for name, tool in sorted(exposed.items()):
+            if not (include_held_out or not tool.held_out) or not (domains is None or tool.domain in domains):
+                continue
+            if tool.destructive:
+                excluded[name] = ("destructive (by its MCP annotations, or their default for a tool that writes): "
+                                  "never called by synthesis")
+            elif tool.changes_user_data and not allow_writes:
+                excluded[name] = ("may change data: not annotated read-only (list it under \"readOnlyTools\" in "
+                                  "the config if it only reads, or pass --allow-writes)")
+            else:
+                chosen[name] = tool
+        return cls(chosen, {name: infer_kind(tool) for name, tool in chosen.items()}, excluded)
 
     def kind_of(self, name: str) -> str | None:
         return self.kinds.get(name)

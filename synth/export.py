@@ -79,11 +79,14 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, Any], rejections: Counter) -> list[Task]:
-    """Select from the accepted tasks and write the dataset files; returns the selected tasks.
+def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, Any], rejections: Counter,
+                   examples: dict[str, str] | None = None) -> tuple[list[Task], list[str]]:
+    """Select from the accepted tasks and write the dataset files; returns the selected tasks and, when they
+    are fewer than asked, the lines that say why and what to try.
 
     `catalog`: {"tools": {exposed name: {server, domain, kind, schema_hash, description, input_schema}},
-    "world": {...}} as the run's workers listed them.
+    "excluded_tools": {name: why}, "world": {...}} as the run's workers listed them; `examples`: a rejection
+    reason -> one rejected candidate's detail.
     """
     selected = select_diverse(accepted, options.n, options.select, seed=options.seed)
     tools = catalog["tools"]
@@ -98,14 +101,48 @@ def export_dataset(out: Path, accepted: list[Task], options, catalog: dict[str, 
         "options": manifest_options(options),
         "world": catalog["world"],
         "tools": {n: {k: t[k] for k in ("server", "domain", "kind", "schema_hash")} for n, t in sorted(tools.items())},
+        "excluded_tools": catalog.get("excluded_tools", {}),
         "counts": {"selected": len(selected), "accepted": len(accepted), "rejected": sum(rejections.values())},
         "rejections": dict(rejections.most_common()),
         "seeds": sorted({t.seed.id for t in selected}),
         "versions": {p: _version(p) for p in ("mcp", "pydantic", "numpy")} | {"python": platform.python_version()},
     }
+    short = shortfall(options.n, len(selected), rejections, examples or {}, catalog.get("excluded_tools", {}),
+                      seeds_file=bool(options.seeds_file))
     _write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
-    write_report(out, stats, accepted=len(accepted), rejections=rejections, selected=selected)
-    return selected
+    write_report(out, stats, accepted=len(accepted), rejections=rejections, selected=selected, short=short,
+                 excluded=catalog.get("excluded_tools", {}))
+    return selected, short
+
+
+# What to try when a rejection reason dominates a short run.
+_HINTS = {
+    "no_evidence": "no call from the seeds found anything: give seeds the servers know with --seeds-file (one "
+                   "name per line, or JSON lines {\"name\": ..., \"type\": ...})",
+    "no_derivable_answer": "calls answered but nothing in them could be asked about: tools that publish what their "
+                           "results mean (_meta \"dive/tool\" meaning) or structured results give more to ask",
+    "ambiguous_seed": "seed names are shared by several things: give seeds with unique names (--seeds-file)",
+}
+
+
+def shortfall(asked: int, made: int, rejections: Counter, examples: dict[str, str], excluded: dict[str, str],
+              *, seeds_file: bool) -> list[str]:
+    """Why a run made fewer tasks than asked and what to try; empty when it made enough."""
+    if made >= asked:
+        return []
+    lines = [f"made {made} of the {asked} tasks asked"]
+    for reason, count in rejections.most_common(3):
+        example = examples.get(reason)
+        lines.append(f"{count} candidates rejected as {reason}" + (f" (e.g. {example})" if example else ""))
+    if excluded:
+        lines.append(f"{len(excluded)} tools were left out as possibly changing data ({', '.join(sorted(excluded)[:6])}): "
+                     "list read-only ones under \"readOnlyTools\" in the config, or pass --allow-writes")
+    for reason, _ in rejections.most_common(3):
+        hint = _HINTS.get(reason)
+        if hint and not (reason == "no_evidence" and seeds_file):
+            lines.append(f"try: {hint}")
+    lines.append("try: more --rounds, a wider --toolset-size, or a smaller --n")
+    return lines
 
 
 def manifest_options(options) -> dict[str, Any]:
@@ -124,7 +161,8 @@ def _version(package: str) -> str | None:
         return None
 
 
-def write_report(out: Path, stats: DiversityStats, *, accepted: int, rejections: Counter, selected: list[Task]) -> None:
+def write_report(out: Path, stats: DiversityStats, *, accepted: int, rejections: Counter, selected: list[Task],
+                 short: list[str] = (), excluded: dict[str, str] | None = None) -> None:
     """report.md: headline numbers, rejection reasons, and PNG plots of the diversity metrics."""
     plots = _plots(out, stats, selected)
     total = accepted + sum(rejections.values())
@@ -145,6 +183,11 @@ def write_report(out: Path, stats: DiversityStats, *, accepted: int, rejections:
                      f"{stats.embedding.near_duplicate_rate:.1%} ({stats.embedding.model})")
     elif stats.embedding_note:
         lines.append(f"- {stats.embedding_note}")
+    if short:
+        lines += ["", "## Fewer tasks than asked", ""] + [f"- {line}" for line in short]
+    if excluded:
+        lines += ["", "## Tools left out", "", "| tool | why |", "| --- | --- |"]
+        lines += [f"| {name} | {why} |" for name, why in sorted(excluded.items())]
     lines += ["", "## Rejections", "", "| reason | count |", "| --- | --- |"]
     lines += [f"| {reason} | {count} |" for reason, count in rejections.most_common()] or ["| none | 0 |"]
     for title, table in (("Topology classes", stats.topology_classes), ("Domain mix", stats.domain_mix),

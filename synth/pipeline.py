@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import json
 import math
 import os
 import random
@@ -61,6 +62,9 @@ class SynthOptions(BaseModel):
     """A standard MCP client config; None means our training domains, embedded in-process."""
     domains: list[str] | None = None
     include_held_out: bool = False
+    allow_writes: bool = False
+    """Let synthesis call tools of servers not built on our kit that are not read-only (they may change the
+    user's data); destructive tools are never called."""
     world: str | None = None
     seeds_file: str | None = None
     exemplars_file: str | None = None
@@ -86,6 +90,13 @@ class SynthReport(BaseModel):
     selected: int
     considered: int
     seconds: float
+    asked: int = 0
+    shortfall: list[str] = Field(default_factory=list)
+    """When fewer tasks than asked were made: why, and what to try (empty otherwise)."""
+
+
+#: Seconds between the two calls that tell whether a tool's answer changes on its own (past a second's tick).
+VOLATILE_PROBE_GAP_S = 1.1
 
 
 class SynthWorker:
@@ -104,7 +115,7 @@ class SynthWorker:
             self.llm = OpenAIBackend.from_options(options)
         self._servers: list[Any] = []
         if options.servers is not None:
-            pool = ClientPool(options.servers, timeout=options.tool_timeout)
+            pool = ClientPool(options.servers, timeout=options.tool_timeout, allow_writes=options.allow_writes)
         else:
             names = options.domains or list(TRAINING_DOMAINS)
             # Synthesis opens and ends sessions by the thousand: their folders go to memory where it can.
@@ -120,14 +131,18 @@ class SynthWorker:
             self.pool: ClientPool = self._pool_cm.__enter__()
             self._pool_open = True
             domains = set(options.domains) if options.domains and options.servers is not None else None
-            self.catalog = ToolCatalog.from_exposed(self.pool.exposed_names(),
-                                                    include_held_out=options.include_held_out, domains=domains)
+            self.catalog = ToolCatalog.from_exposed(self.pool.exposed_names(), include_held_out=options.include_held_out,
+                                                    domains=domains, allow_writes=options.allow_writes)
             if not self.catalog.tools:
-                raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for)")
+                left_out = "; ".join(f"{n}: {why}" for n, why in sorted(self.catalog.excluded.items())[:5])
+                raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for"
+                                 + (f"; left out for safety: {left_out}" if left_out else "") + ")")
             self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
                           else world_seeds(self.world, self.catalog.domains()))
             self.index = WorldIndex(self.world)
             self.fixtures = fixture_values(self.catalog)
+            self._volatile: dict[str, bool] = {}
+            self._volatile_locks: dict[str, anyio.Lock] = {}
         except BaseException:
             self.close()  # nothing is left running when start-up fails
             raise
@@ -137,6 +152,7 @@ class SynthWorker:
         return {"tools": {name: {"server": t.server, "domain": t.domain, "kind": self.catalog.kind_of(name),
                                  "schema_hash": t.schema_hash, "description": t.description,
                                  "input_schema": t.input_schema} for name, t in self.catalog.tools.items()},
+                "excluded_tools": dict(self.catalog.excluded),
                 "world": {"root": str(self.world.root), "seed": self.world.seed, "version": self.world.manifest.version}}
 
     def config(self, index: int) -> TaskConfig:
@@ -206,8 +222,14 @@ class SynthWorker:
             reason = ("no_evidence" if not any(s.ok for s in evidence.steps)
                       else Counter(evidence.refusals).most_common(1)[0][0] if evidence.refusals
                       else "no_derivable_answer")
-            return CandidateLine(index=config.index, rejection=Rejection(index=config.index, reason=reason, seed=seed_id))
+            return CandidateLine(index=config.index, rejection=Rejection(
+                index=config.index, reason=reason, seed=seed_id, detail=_what_was_tried(evidence)))
         final = history[-1]
+        for hop in final.hops:
+            if await self._is_volatile(evidence.calls[hop.call]):
+                return CandidateLine(index=config.index, rejection=Rejection(
+                    index=config.index, reason="volatile_tool", seed=seed_id,
+                    detail=f"{hop.tool} answers the same call differently a second later"))
         grounded = self.options.backend == "builtin" and bool(evidence.things)
         verification = await verify_task(
             final, evidence, self.pool, alternative=self.index.alternative if grounded else None, rng=rng,
@@ -218,6 +240,28 @@ class SynthWorker:
             return CandidateLine(index=config.index, rejection=Rejection(
                 index=config.index, reason=verification.reason or "rejected", seed=seed_id, detail=final.question[:200]))
         return CandidateLine(index=config.index, task=self._task(config, evidence, history, verification))
+
+    async def _is_volatile(self, record) -> bool:
+        """Whether a tool's answers change on their own (a clock, randomness, live data), so none can be an
+        answer. Our tools declare it in their meaning; any other tool is asked the same call twice, a second
+        apart, in a session of its own (once per tool and run)."""
+        name = self._exposed_name(record.server, record.tool)
+        listed = self.catalog.tools[name]
+        if listed.dive:
+            return bool((listed.dive.get("meaning") or {}).get("volatile"))
+        async with self._volatile_locks.setdefault(name, anyio.Lock()):
+            if name not in self._volatile:
+                probe = self.pool.open_session()
+                try:
+                    first = await probe.call(record.tool, record.arguments, server=record.server)
+                    await anyio.sleep(VOLATILE_PROBE_GAP_S)
+                    second = await probe.call(record.tool, record.arguments, server=record.server)
+                finally:
+                    self.pool.end_session(probe.trace)
+                answers = {json.dumps([r.result, r.text, r.is_error], sort_keys=True, default=str)
+                           for r in (record, first, second)}
+                self._volatile[name] = len(answers) > 1
+        return self._volatile[name]
 
     def _checks(self) -> dict[str, Any]:
         """What the static checks of grounded questions need to know of the world and the tools."""
@@ -416,10 +460,27 @@ def synthesize(
     considered = [results[i] for i in range(cutoff) if i in results]
     accepted = [line.task for line in considered if line.task is not None]
     rejections = Counter(line.rejection.reason for line in considered if line.rejection is not None)
-    selected = export_dataset(out, accepted, options, catalog_manifest, rejections)
+    examples: dict[str, str] = {}
+    for line in considered:
+        if line.rejection is not None and line.rejection.detail:
+            examples.setdefault(line.rejection.reason, line.rejection.detail)
+    selected, short = export_dataset(out, accepted, options, catalog_manifest, rejections, examples)
     return SynthReport(out=str(out), accepted=len(accepted), rejected=sum(rejections.values()),
                        rejections=dict(rejections), selected=len(selected), considered=len(considered),
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, asked=options.n, shortfall=short)
+
+
+def _what_was_tried(evidence: Evidence) -> str:
+    """A line on a walk that gave no task: from what seed, which calls, and the first thing that went wrong."""
+    calls = evidence.calls
+    failed = next((c for c in calls if c.is_error), None)
+    tried = ", ".join(dict.fromkeys(c.tool for c in calls)) or "none"
+    line = f"seed {evidence.seed.name!r}: {len(calls)} calls ({tried})"
+    if failed is not None:
+        line += f"; e.g. {failed.tool} failed: {(failed.error or '')[:120]}"
+    elif evidence.refusals:
+        line += f"; questions refused: {evidence.refusals[0]}"
+    return line[:300]
 
 
 class _Runner:

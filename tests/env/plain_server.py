@@ -8,7 +8,12 @@ import sys
 import time
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
 from pydantic import BaseModel
+
+# The tools change nothing: they say so, as a well-behaved server does (a tool without annotations counts as
+# writing, and the pool would refuse to call it without the user's opt-in).
+READ_ONLY = ToolAnnotations(read_only_hint=True)
 
 server = MCPServer("plain", log_level="WARNING")
 
@@ -17,20 +22,20 @@ class Echo(BaseModel):
     text: str
 
 
-@server.tool()
+@server.tool(annotations=READ_ONLY)
 def echo(text: str) -> Echo:
     """Return the text unchanged."""
     return Echo(text=text)
 
 
-@server.tool()
+@server.tool(annotations=READ_ONLY)
 def slow(seconds: float) -> Echo:
     """Sleep for the given number of seconds, then answer."""
     time.sleep(seconds)
     return Echo(text="done")
 
 
-@server.tool()
+@server.tool(annotations=READ_ONLY)
 def crash() -> Echo:
     """Exit the server process in the middle of the call."""
     time.sleep(0.2)

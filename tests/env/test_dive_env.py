@@ -278,20 +278,22 @@ def test_rollouts_on_local_ray_match_local_ones(synth_tasks, tasks):
 
 
 def test_an_external_mcp_server_through_servers(tmp_path):
-    """mcp-server-time from PyPI: tasks synthesized from it, episodes played against it."""
+    """A server written with the SDK alone (tests/env/lookup_server.py, read-only tools answering from a PyPI
+    package): tasks synthesized from it, episodes played against it."""
     from dive.synth import SynthOptions, synthesize
 
-    config = {"mcpServers": {"time": {"command": sys.executable, "args": ["-m", "mcp_server_time",
-                                                                            "--local-timezone", "UTC"]}}}
+    config = {"mcpServers": {"lookup": {"command": sys.executable,
+                                        "args": [str(Path(__file__).with_name("lookup_server.py"))]}}}
     synthesize(SynthOptions(n=3, servers=config, include_held_out=True, toolset_size=(2, 2), embedding_metrics=False),
-               tmp_path / "time")
-    tasks = load_tasks(tmp_path / "time")
-    env = gym.make("DIVE-v0", tasks=str(tmp_path / "time"), servers=config)
+               tmp_path / "lookup")
+    tasks = load_tasks(tmp_path / "lookup")
+    assert len(tasks) == 3
+    env = gym.make("DIVE-v0", tasks=str(tmp_path / "lookup"), servers=config)
     try:
         for task in tasks:
             episode = run_episode(env, ReplayAgent(tasks), options={"task_id": task.id})
             assert episode.correctness == 1.0, episode.turns
-            assert {c.server for c in episode.trace.calls} <= {"time"}
+            assert {c.server for c in episode.trace.calls} <= {"lookup"}
     finally:
         env.close()
 

@@ -85,12 +85,13 @@ def test_someone_elses_servers_make_a_held_out_pool():
 
 
 def test_a_held_out_pool_from_a_server_nobody_here_wrote(world, tmp_path: Path, monkeypatch):
-    """mcp-server-time (PyPI): a held-out split synthesized from it, and played against it."""
+    """A server written with the SDK alone (tests/env/lookup_server.py): a held-out split synthesized from it,
+    and played against it."""
     monkeypatch.setenv("DIVE_HOME", str(tmp_path))
-    servers = {"mcpServers": {"time": {"command": sys.executable,
-                                       "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}}}
+    script = Path(__file__).parents[1] / "env" / "lookup_server.py"
+    servers = {"mcpServers": {"lookup": {"command": sys.executable, "args": [str(script)]}}}
     split = build_split("heldout", size=2, servers=servers)
     assert split.servers == servers and all(t.domains for t in split.tasks)
     results = evaluate(ReplayAgent(split.tasks), split.tasks, split.env_kwargs(), split="heldout")
     assert results.metrics().splits["heldout"].success_rate == 1.0
-    assert {c.server for e in results.episodes for c in e.trace.calls} == {"time"}
+    assert {c.server for e in results.episodes for c in e.trace.calls} == {"lookup"}

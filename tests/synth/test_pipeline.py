@@ -157,18 +157,25 @@ def test_refuses_to_overwrite_a_run_without_resume(world, tmp_path):
     assert result.returncode == 1 and "--resume" in result.stderr
 
 
-def test_synthesis_on_a_server_nobody_here_wrote(world, tmp_path):
-    """mcp-server-time (PyPI): no DIVE metadata, no examples; kinds are inferred, arguments come from the seeds."""
+def test_a_server_nobody_here_wrote_whose_answers_follow_the_clock_gives_no_task(world, tmp_path):
+    """mcp-server-time (PyPI): no DIVE metadata; kinds are inferred, arguments come from the seeds, and its
+    answers (the current time) change a second later, so none becomes a task, and the run says so."""
     binary = Path(sys.executable).with_name("mcp-server-time")
     config = tmp_path / "servers.json"
     config.write_text(json.dumps({"mcpServers": {"time": {"command": str(binary), "args": ["--local-timezone", "UTC"]}}}))
     out = tmp_path / "time"
-    synth(out, "--n", "3", "--servers", str(config), "--toolset-size", "1-2", world=world)
-    tasks = load_tasks(out)
-    assert len(tasks) >= 1
+    args = [sys.executable, "-m", "dive", "synth", "--out", str(out), "--n", "3", "--servers", str(config),
+            "--toolset-size", "1-2", "--no-embedding-metrics", "--world", str(world.root)]
+    short = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert short.returncode == 1 and "made 0 of 3 tasks" in short.stderr and "--allow-short" in short.stderr
+    assert "volatile_tool" in short.stdout
+    assert "answers the same call differently a second later" in (out / "report.md").read_text()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tools"]["get_current_time"]["kind"] == "retrieval"
-    assert all(t.evidence.calls[t.solution[0]].server == "time" for t in tasks)
+    assert manifest["rejections"]["volatile_tool"] > 0 and load_tasks(out) == []
+    allowed = subprocess.run([*args[:5], str(tmp_path / "again"), *args[6:], "--allow-short"],
+                             capture_output=True, text=True, timeout=600)
+    assert allowed.returncode == 0, allowed.stderr
 
 
 def test_ray_workers_give_the_same_tasks(world, tmp_path):
