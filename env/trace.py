@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from typing import Any, Literal
 
@@ -121,6 +122,57 @@ class ToolCallRecord(BaseModel):
     """Why the call failed: the tool's own error text, a timeout, or a dead server."""
     latency_ms: float = 0.0
     schema_hash: str | None = None
+
+    def structured(self) -> dict[str, Any] | None:
+        """The structured result or, for a result of text alone, what its text states where it has a plain
+        structure (see `parse_text_result`); None for an error or free text."""
+        if self.is_error:
+            return None
+        return self.result if self.result is not None else parse_text_result(self.text)
+
+
+_KEY = re.compile(r"[A-Za-z][\w ()/.-]{0,39}")
+_RULE = re.compile(r"\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?")
+
+
+def parse_text_result(text: str) -> dict[str, Any] | None:
+    """What a text result states, where its text has a plain structure (as many servers answer in text):
+    a JSON object (a JSON list becomes {"items": [...]}), a Markdown table ({"items": [row, ...]}), or
+    `key: value` lines (at least two; a key seen again starts the next record, so repeated blocks become
+    {"items": [...]}; lines of other shapes, such as a heading, are skipped). None for anything else."""
+    stripped = text.strip()
+    if not stripped:
+        return None
+    if stripped[0] in "{[":
+        try:
+            value = json.loads(stripped)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            return value
+        if isinstance(value, list):
+            return {"items": value}
+    lines = [line.strip() for line in stripped.splitlines() if line.strip()]
+    table = [line for line in lines if line.startswith("|") and line.endswith("|")]
+    if len(table) >= 3 and _RULE.fullmatch(table[1]):
+        header = [cell.strip() for cell in table[0].strip("|").split("|")]
+        rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table[2:]]
+        return {"items": [dict(zip(header, row)) for row in rows if len(row) == len(header)]}
+    records: list[dict[str, str]] = [{}]
+    pairs = 0
+    for line in lines:
+        key, sep, value = line.partition(":")
+        key, value = key.strip(), value.strip().strip("'\"")
+        if not sep or not value or not _KEY.fullmatch(key):
+            continue
+        name = "_".join(key.lower().split())
+        if name in records[-1]:
+            records.append({})
+        records[-1][name] = value
+        pairs += 1
+    if pairs < 2:
+        return None
+    return records[0] if len(records) == 1 else {"items": records}
 
 
 class Trace(BaseModel):

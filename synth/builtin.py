@@ -109,7 +109,7 @@ class BuiltinExplorer:
         for name in order:  # every tool is considered (filling is cheap); calls that fail or find nothing are capped
             if len(made) >= budget or missed >= self.misses:
                 break
-            if self.catalog.tools[name].dive.get("writes") and self.rng.random() < 0.85:
+            if self.catalog.tools[name].writes and self.rng.random() < 0.85:
                 continue  # state-changing tools are explored, but rarely: their results describe the change
             filled = fill_arguments(self.catalog.tools[name], name, pool_values, self.rng, must_use_call=frontier)
             if filled is None or not filled.sources:
@@ -121,13 +121,14 @@ class BuiltinExplorer:
             record = await evidence.session.call(name, filled.arguments)
             # A look-up that found nothing is no evidence; a processing tool's empty result is a fact ("no lint").
             lookup = self.catalog.kind_of(name) == "retrieval"
-            ok = not record.is_error and record.result is not None and not (lookup and found_nothing(record.result))
+            data = record.structured()  # a text result with a plain structure (JSON, key: value lines) counts too
+            ok = data is not None and not (lookup and found_nothing(data))
             step = Step(record.index, round_no, filled.sources, ok=ok)
             evidence.steps.append(step)
             if not step.ok:  # a look-up that found nothing spends a miss, not the round's budget
                 missed += 1
             else:
-                found = flatten(record.result, record.index, _leaves(filled.arguments))
+                found = flatten(data, record.index, _leaves(filled.arguments))
                 evidence.values.extend(found)
                 if round_no > 0:
                     pool_values.extend(v for v in found if v.siblings == 1)
@@ -272,7 +273,7 @@ def render_question(seed: SeedEntity, hops: list[Hop], arguments: dict[int, dict
 def _answer_rules(call: ToolCallRecord, inputs: set[str], prefer: set[str], rng: random.Random) -> list[AnswerRule]:
     """Candidate answers from a call's result: unambiguous scalar fields, list counts, numeric aggregates."""
     rules: list[tuple[float, AnswerRule]] = []
-    result = call.result or {}
+    result = call.structured() or {}
     if result.get("truncated") is True:
         return []
     for value in flatten(result, call.index, _leaves(call.arguments)):
@@ -316,7 +317,7 @@ def derive_task(evidence: Evidence, round_no: int, rng: random.Random, prefer: s
         shown.add(normalise_text(evidence.seed.name))
         for rule in _answer_rules(evidence.calls[final], shown, prefer, rng)[:6]:
             try:
-                answer = compute_answer(rule, evidence.calls[final].result)
+                answer = compute_answer(rule, evidence.calls[final].structured())
             except (KeyError, IndexError, TypeError):
                 continue
             question = render_question(evidence.seed, hops, arguments, rule, rng)

@@ -618,10 +618,10 @@ class OpenAIBackend:
         except PoolError as exc:
             self.failures["unknown_tool"] += 1
             return f"error: {exc}"
-        step = Step(record.index, round_no, sources, ok=not record.is_error and record.result is not None)
+        step = Step(record.index, round_no, sources, ok=record.structured() is not None)
         evidence.steps.append(step)
         if step.ok:
-            evidence.values.extend(flatten(record.result, record.index, _leaf_values(request.arguments)))
+            evidence.values.extend(flatten(record.structured(), record.index, _leaf_values(request.arguments)))
         else:
             self.failures["tool_error"] += 1
         return _result_text(record, self.result_chars)
@@ -747,7 +747,7 @@ def ground_answer(answer: str, evidence: Evidence) -> Value | None:
         if not step.ok:
             continue
         call = evidence.calls[step.call]
-        for value in flatten(call.result, call.index, _leaf_values(call.arguments)):
+        for value in flatten(call.structured(), call.index, _leaf_values(call.arguments)):
             if answers_match(answer, value.value, matcher_for(value.value)):
                 found.append(value)
     if not found:

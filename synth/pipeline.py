@@ -40,7 +40,7 @@ from .exemplars import load_exemplars
 from .graph import call_graph_key, topology
 from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, Task, TaskConfig
-from .sampling import load_seed_file, sample_config, world_seeds
+from .sampling import config_seeds, load_seed_file, sample_config, world_seeds
 from .verify import static_checks, verify_task
 from .walk import MeaningExplorer, WorldIndex, derive_grounded, fixture_values
 
@@ -137,8 +137,12 @@ class SynthWorker:
                 left_out = "; ".join(f"{n}: {why}" for n, why in sorted(self.catalog.excluded.items())[:5])
                 raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for"
                                  + (f"; left out for safety: {left_out}" if left_out else "") + ")")
+            # Seeds: the user's file; else, for servers not built on our kit, the folders the config starts them
+            # on (a repository, a workspace); else the world's entities.
+            ours = any(t.dive for t in self.catalog.tools.values())
             self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
-                          else world_seeds(self.world, self.catalog.domains()))
+                          else (not ours and config_seeds(options.servers))
+                          or world_seeds(self.world, self.catalog.domains()))
             self.index = WorldIndex(self.world)
             self.fixtures = fixture_values(self.catalog)
             self._volatile: dict[str, bool] = {}

@@ -10,6 +10,7 @@ import hashlib
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from dive.world import World
 
@@ -29,6 +30,17 @@ def world_seeds(world: World, domains: list[str]) -> list[SeedEntity]:
     entities = world.entities()
     chosen = [e for e in entities if wanted & set(e.domains)] or entities
     return [SeedEntity(id=e.id, type=e.type, name=e.name, attrs=e.attrs, domains=e.domains) for e in chosen]
+
+
+def config_seeds(servers: dict[str, Any] | None) -> list[SeedEntity]:
+    """Seeds a client config names itself: the folders its servers are started on (a repository, a workspace),
+    from their arguments and working directories. Tools of such servers take those folders as arguments."""
+    seeds: dict[str, SeedEntity] = {}
+    for server in ((servers or {}).get("mcpServers") or {}).values():
+        for text in [*(server.get("args") or []), server.get("cwd")]:
+            if isinstance(text, str) and text.startswith("/") and Path(text).is_dir():
+                seeds.setdefault(text, SeedEntity(id=f"path:{text}", type="path", name=text))
+    return list(seeds.values())
 
 
 def load_seed_file(path: Path) -> list[SeedEntity]:

@@ -97,7 +97,7 @@ async def _run_chain(derivation: Derivation, evidence: Evidence, pool: ClientPoo
             record = await fresh.call(original.tool, arguments, server=original.server)
             if record.is_error:
                 return None, "replay_failed"
-            results[hop.call] = record.result
+            results[hop.call] = record.structured()
     finally:
         pool.end_session(fresh.trace)
     try:

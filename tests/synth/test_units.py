@@ -119,3 +119,28 @@ def test_a_bad_line_in_a_tasks_file_names_the_file_and_line(tmp_path):
         load_tasks(path)
     with pytest.raises(FileNotFoundError):
         load_tasks(tmp_path / "missing.jsonl")
+
+
+def test_text_results_with_a_plain_structure_are_results():
+    from dive.env.trace import ToolCallRecord, parse_text_result
+
+    log = "Commit history:\nCommit: 'abc'\nAuthor: Ada\nMessage: 'Add notes'\n\nCommit: 'def'\nAuthor: Bob\nMessage: Fix\n"
+    assert parse_text_result(log) == {"items": [{"commit": "abc", "author": "Ada", "message": "Add notes"},
+                                                {"commit": "def", "author": "Bob", "message": "Fix"}]}
+    assert parse_text_result("| city | people |\n| --- | --- |\n| Lyon | 5 |") == {"items": [{"city": "Lyon", "people": "5"}]}
+    assert parse_text_result('[1, 2]') == {"items": [1, 2]} and parse_text_result('{"a": 1}') == {"a": 1}
+    assert parse_text_result("On branch main\nnothing to commit") is None  # free text is no result
+    assert parse_text_result("Status: ok") is None  # one pair is a label, not a record
+    record = ToolCallRecord(index=0, server="s", tool="t", arguments={}, text='{"a": 1}')
+    assert record.structured() == {"a": 1}
+    assert record.model_copy(update={"is_error": True}).structured() is None
+
+
+def test_a_config_names_the_folders_its_servers_start_on_as_seeds(tmp_path):
+    from dive.synth.sampling import config_seeds
+
+    script = tmp_path / "server.py"
+    script.write_text("")
+    config = {"mcpServers": {"git": {"command": "mcp-server-git", "args": ["--repository", str(tmp_path)]},
+                             "other": {"command": "python", "args": [str(script), "/no/such/dir"]}}}
+    assert [(s.type, s.name) for s in config_seeds(config)] == [("path", str(tmp_path))]
