@@ -336,6 +336,7 @@ def gym_run(
     seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
     ray: Annotated[Optional[str], typer.Option("--ray", help="Play on Ray actors: 'local' or a Ray address.")] = None,
     workers: Annotated[int, typer.Option(help="Ray actors (with --ray).")] = 2,
+    allow_writes: Annotated[bool, typer.Option(help="RISK: let episodes call tools of --servers that are not annotated read-only, which may change your data.")] = False,
     world: WorldOption = None,
 ) -> None:
     """Play DIVE-v0 episodes with a scripted agent and print each one's turns and reward."""
@@ -346,7 +347,7 @@ def gym_run(
         raise _fail(f"--agent is replay, wrong or never, not {agent!r}")
     env_kwargs = {"tasks": str(tasks) if tasks else None, "servers": str(servers) if servers else None,
                   "split": split, "transport": transport, "max_turns": max_turns,
-                  "world": str(world) if world else None}
+                  "world": str(world) if world else None, "allow_writes": allow_writes}
     from dive.env import MCPConfig
 
     try:

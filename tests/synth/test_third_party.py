@@ -156,3 +156,32 @@ async def test_a_tool_without_annotations_counts_as_writing_unless_the_config_vo
         permissive = ToolCatalog.from_exposed(pool.exposed_names(), allow_writes=True)
     assert sorted(catalog.tools) == ["count_notes", "list_notes"] and list(catalog.excluded) == ["delete_note"]
     assert "delete_note" not in permissive.tools  # destructive (MCP's default for a writing tool): never
+
+
+def test_dive_v0_shows_the_refusal_and_the_server_never_sees_the_call_unless_writes_are_allowed(tmp_path):
+    import gymnasium as gym
+
+    import dive  # noqa: F401  (registers DIVE-v0)
+    from dive.env.chat_format import render_tool_call
+    from tests.env.test_dive_env import scaffold_task
+
+    script, log = tmp_path / "notes_server.py", tmp_path / "calls.log"
+    script.write_text(NO_ANNOTATIONS)
+    config = {"mcpServers": {"notes": {"command": sys.executable, "args": [str(script), str(log)]}}}
+    task = scaffold_task("notes-delete", ["delete_note"], "Delete the todo note.", "done", domains=("notes",))
+    action = render_tool_call("delete_note", {"name": "todo"})
+    env = gym.make("DIVE-v0", tasks=[task], servers=config)
+    try:
+        env.reset(seed=0)
+        observation, *_ = env.step(action)
+    finally:
+        env.close()
+    assert "refused: delete_note" in observation and "--allow-writes" in observation, observation
+    assert not log.exists()
+    env = gym.make("DIVE-v0", tasks=[task], servers=config, allow_writes=True)
+    try:
+        env.reset(seed=0)
+        observation, *_ = env.step(action)
+    finally:
+        env.close()
+    assert "deleted todo" in observation and log.read_text().split() == ["delete_note"]
