@@ -10,6 +10,7 @@ also names what it refused, so the caller gets a sentence instead of SQLite's "n
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -65,6 +66,14 @@ MAX_COLUMNS = 100
 MAX_FETCH_BYTES = 16_000_000
 #: How many SQLite VM instructions run between two deadline checks.
 _PROGRESS_STEPS = 2_000
+#: Widest width or precision printf()/format() may be given. SQLite (3.40 at least) writes a '%c' once per unit of
+#: precision inside one VM step, where no deadline reaches: '%.2000000000c' ran 14 s past a 0.25 s limit, only to be
+#: discarded as too big.
+MAX_PRINTF_WIDTH = MAX_VALUE_BYTES
+#: Above this product of lengths, instr() searches in Python (linear time) instead of SQLite, which compares at every
+#: offset in one VM step: a half-megabyte needle in a megabyte of text took 14 s past any deadline.
+_SQLITE_SEARCH_BUDGET = 20_000_000
+_PRINTF_SPEC = re.compile(r"%[-+ #!0,]*(\*|\d+)?(?:\.(\*|\d*))?(?:ll|l)?(.?)", re.DOTALL)
 READ_ONLY_HINT = (
     "this tool only reads; change data with the write tools (insert_rows, update_rows, delete_rows, "
     "create_table, execute_sql, ...), which act on your session's private copy"
@@ -101,6 +110,8 @@ class GuardedConnection:
             conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)  # no ATTACH, no VACUUM INTO, whatever the SQL
             conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)  # no gigabyte strings from randomblob()
             conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_COLUMNS)
+            self._builtins = _BoundedFunctions(self)
+            self._builtins.install(conn)
             if not writable:
                 conn.execute("PRAGMA query_only = ON")
             else:
@@ -241,6 +252,65 @@ class GuardedConnection:
 
     def close(self) -> None:
         self.conn.close()
+        self._builtins.close()
+
+
+class _BoundedFunctions:
+    """printf(), format() and instr() in versions whose cost a statement's deadline bounds; what they compute is
+    still SQLite's own, from a private in-memory connection, once the arguments are known to be cheap."""
+
+    def __init__(self, guarded: GuardedConnection) -> None:
+        self.guarded = guarded
+        self.helper = sqlite3.connect(":memory:", check_same_thread=False)
+        self.helper.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+    def install(self, conn: sqlite3.Connection) -> None:
+        conn.create_function("printf", -1, self.printf, deterministic=True)
+        conn.create_function("format", -1, self.printf, deterministic=True)
+        conn.create_function("instr", 2, self.instr, deterministic=True)
+
+    def close(self) -> None:
+        self.helper.close()
+
+    def _refuse(self, reason: str) -> Exception:
+        self.guarded._refuse(reason)
+        return ValueError(reason)  # SQLite reports it as a failed function; failure() then gives `reason`
+
+    def _integer(self, value: Any) -> int:
+        return self.helper.execute("SELECT CAST(? AS INTEGER)", (value,)).fetchone()[0] or 0
+
+    def printf(self, fmt: Any, *args: Any) -> Any:
+        if isinstance(fmt, (str, bytes)):
+            text = fmt if isinstance(fmt, str) else fmt.decode("utf-8", "replace")
+            used = 0
+            for width, precision, kind in _PRINTF_SPEC.findall(text):
+                sizes = []
+                for part in (width, precision):
+                    if part == "*":
+                        sizes.append(abs(self._integer(args[used])) if used < len(args) else 0)
+                        used += 1
+                    elif part:
+                        sizes.append(int(part))
+                if sizes and max(sizes) > MAX_PRINTF_WIDTH:
+                    raise self._refuse(f"refused: a printf() width or precision over {MAX_PRINTF_WIDTH:,} (the limit "
+                                       "for one value); pad or repeat less")
+                used += kind not in ("%", "n", "")
+        marks = ", ".join("?" * (1 + len(args)))
+        return self.helper.execute(f"SELECT printf({marks})", (fmt, *args)).fetchone()[0]
+
+    def instr(self, haystack: Any, needle: Any) -> Any:
+        if haystack is None or needle is None:
+            return None
+        if type(haystack) is type(needle) and isinstance(haystack, (str, bytes)):
+            return haystack.find(needle) + 1  # characters of text, bytes of blobs: SQLite's own counting
+        if _length(haystack) * _length(needle) > _SQLITE_SEARCH_BUDGET:
+            raise self._refuse("refused: instr() of a long text in a long blob (or the other way round); cast both "
+                               "to the same type")
+        return self.helper.execute("SELECT instr(?, ?)", (haystack, needle)).fetchone()[0]
+
+
+def _length(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes)) else 32
 
 
 def _fetch_within_budget(cursor: sqlite3.Cursor, most: int | None) -> list[tuple[Any, ...]]:
