@@ -7,11 +7,10 @@ import tempfile
 from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, Field
-
 from dive.env import ClientPool
 from dive.servers.kit import Domain, Example, SessionContext
 from dive.servers.kit.errors import MAX_ERROR_CHARS
+from pydantic import BaseModel, Field
 
 pytestmark = pytest.mark.anyio
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import pytest
+from dive.servers.kit import Domain, Example, SessionContext
 from mcp import Client
 from pydantic import BaseModel, Field
-
-from dive.servers.kit import Domain, Example, SessionContext
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
-from dive.servers import get_domain
 from dive.env import ClientPool
+from dive.servers import get_domain
 
 pytestmark = [pytest.mark.anyio]
 
