@@ -90,7 +90,6 @@ class SynthReport(BaseModel):
     selected: int
     considered: int
     seconds: float
-    asked: int = 0
     shortfall: list[str] = Field(default_factory=list)
     """When fewer tasks than asked were made: why, and what to try (empty otherwise)."""
 
@@ -471,7 +470,7 @@ def synthesize(
     selected, short = export_dataset(out, accepted, options, catalog_manifest, rejections, examples)
     return SynthReport(out=str(out), accepted=len(accepted), rejected=sum(rejections.values()),
                        rejections=dict(rejections), selected=len(selected), considered=len(considered),
-                       seconds=time.perf_counter() - started, asked=options.n, shortfall=short)
+                       seconds=time.perf_counter() - started, shortfall=short)
 
 
 def _what_was_tried(evidence: Evidence) -> str:
