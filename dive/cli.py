@@ -28,6 +28,9 @@ app.add_typer(train_app, name="train")
 from dive.eval.cli import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
+from dive.eval.experiment_cli import experiment_app
+
+app.add_typer(experiment_app, name="experiment")
 
 console = Console()
 err = Console(stderr=True)
