@@ -457,8 +457,17 @@ def train_sft_command(
                   f"in [bold]{out}[/]", markup=True, highlight=False)
 
 
+ServersOption = Annotated[Optional[Path], typer.Option(
+    help="MCP client config of the servers episodes call (default: our domains, embedded).")]
+
+
+def _say(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
+
+
 @train_app.command("grpo")
 def train_grpo_command(
+    ctx: typer.Context,
     tasks: Annotated[Path, typer.Option(help="A `dive synth` folder: the tasks episodes are played on.")],
     out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, metrics.jsonl, reward.png, rollouts.jsonl.")],
     model: ModelOption = None,
@@ -470,9 +479,11 @@ def train_grpo_command(
     max_turns: TurnsOption = 4,
     max_new_tokens: NewTokensOption = 128,
     max_completion_tokens: CompletionOption = 768,
+    servers: ServersOption = None,
     resume: ResumeOption = False,
 ) -> None:
     """GRPO (TRL) with multi-turn rollouts in DIVE-v0 against the real MCP servers; tool results are not trained on."""
+    _check_model(model)
     from dive.train.grpo import train_grpo
     from dive.train.rollout import GenerationSettings
 
@@ -480,7 +491,8 @@ def train_grpo_command(
     try:
         result = train_grpo(tasks, out, model=model, max_steps=max_steps, batch_size=batch_size,
                             num_generations=num_generations, lr=lr or 1e-6, seed=seed, max_turns=max_turns,
-                            settings=settings, resume=resume)
+                            settings=settings, resume=resume, servers=servers, progress=_say,
+                            command=_command_line(ctx))
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     console.print(f"GRPO: {result.steps} steps, {result.episodes} episodes; mean reward by step "
@@ -489,6 +501,7 @@ def train_grpo_command(
 
 @train_app.command("ppo")
 def train_ppo_command(
+    ctx: typer.Context,
     tasks: Annotated[Path, typer.Option(help="A `dive synth` folder: the tasks episodes are played on.")],
     out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, value head, metrics.jsonl, reward.png.")],
     model: ModelOption = None,
@@ -499,9 +512,11 @@ def train_ppo_command(
     max_turns: TurnsOption = 4,
     max_new_tokens: NewTokensOption = 128,
     max_completion_tokens: CompletionOption = 768,
+    servers: ServersOption = None,
     resume: ResumeOption = False,
 ) -> None:
     """PPO over multi-turn DIVE-v0 rollouts: value head, GAE, clipped objective, only generated tokens trained."""
+    _check_model(model)
     from dive.train.ppo_trainer import train_ppo
     from dive.train.rollout import GenerationSettings
 
@@ -509,10 +524,12 @@ def train_ppo_command(
     kwargs = {"lr": lr} if lr is not None else {}
     try:
         result = train_ppo(tasks, out, model=model, max_steps=max_steps, batch_size=batch_size, seed=seed,
-                           max_turns=max_turns, settings=settings, resume=resume, **kwargs)
+                           max_turns=max_turns, settings=settings, resume=resume, servers=servers, progress=_say,
+                           command=_command_line(ctx), **kwargs)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"PPO: {result.steps} steps; model in [bold]{out}[/]")
+    console.print(f"PPO: {result.steps} steps, {result.episodes} episodes; mean reward by step "
+                  f"{[round(r, 3) for r in result.mean_reward]}; model in [bold]{out}[/]")
 
 
 # -- doctor --------------------------------------------------------------------------------------

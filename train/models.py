@@ -90,7 +90,7 @@ def locate_model(name_or_path: str | os.PathLike[str] | None = None) -> tuple[Pa
     except HfHubHTTPError as exc:
         raise ModelNotFoundError(f"the Hugging Face hub refused model {source!r} ({_first_line(exc)}): {hint}") \
             from None
-    except Exception as exc:  # no network: DNS failure, refused connection, timeout (httpx's errors)
+    except Exception as exc:  # noqa: BLE001 - no network: DNS failure, refused connection, timeout (httpx's errors)
         raise ModelNotFoundError(f"model {source!r} is not in the Hugging Face cache and the hub cannot be "
                                  f"reached ({_first_line(exc)}): {hint}") from None
     return source, False

@@ -12,8 +12,9 @@ tokens with `env_mask`) and `train/ppo.py` (GAE, whitening, the clipped losses).
 4. `ppo_epochs` passes over minibatches of the clipped policy loss + `vf_coef` * clipped value loss -
    `ent_coef` * entropy, with AdamW and gradient clipping.
 
-The output folder holds the final policy and tokenizer (a plain Hugging Face folder), `value_head.pt`,
-`metrics.jsonl` (one line per step), `reward.png`, and `checkpoint-N` folders (policy, value head, optimizer,
+The output folder holds the final policy and tokenizer (a plain Hugging Face folder) with its model card
+(README.md), `value_head.pt`, `metrics.jsonl` (one line per step), `rollouts.jsonl` (one `RolloutRecord` per
+episode: the model's turns, tool calls, tool results and reward), `reward.png`, and `checkpoint-N` folders (policy, value head, optimizer,
 step) from which `resume=True` continues. Every step draws its tasks, episode seeds, sampling and minibatch
 order from `(seed, step)`, so a resumed run replays what the uninterrupted run would have done.
 """
@@ -28,7 +29,7 @@ import random
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ import torch
 from dive.synth import Task, load_tasks
 from pydantic import BaseModel, Field
 
-from .models import DEFAULT_MODEL, default_device, load_model_and_tokenizer
+from .card import write_rl_model_card
+from .models import DEFAULT_MODEL, default_device, load_model_and_tokenizer, locate_model
 from .ppo import (
     compute_gae,
     entropy_from_logits,
@@ -48,7 +50,16 @@ from .ppo import (
     token_logprobs,
     value_loss,
 )
-from .rollout import GenerationSettings, RolloutSample, play_episode
+from .rollout import (
+    GenerationSettings,
+    RolloutSample,
+    append_rollouts,
+    keep_rollouts_through,
+    make_env,
+    play_episode,
+    rollout_records,
+    step_line,
+)
 from .sft import plot_curve
 
 logger = logging.getLogger(__name__)
@@ -56,6 +67,7 @@ logger = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 REWARD_PLOT = "reward.png"
 RESULT_FILE = "ppo_result.json"
+ROLLOUTS_FILE = "rollouts.jsonl"
 VALUE_HEAD_FILE = "value_head.pt"
 OPTIMIZER_FILE = "optimizer.pt"
 STATE_FILE = "ppo_state.json"
@@ -244,7 +256,10 @@ def train_ppo(
     max_turns: int = 4,
     settings: GenerationSettings | None = None,
     transport: str = "inprocess",
+    servers: str | Path | None = None,
     save_steps: int = 50,
+    progress: Callable[[str], None] | None = None,
+    command: str | None = None,
 ) -> PPOResult:
     """Train `model` (default SmolLM2-135M-Instruct; any Hugging Face id or folder) with PPO on DIVE-v0 episodes of
     `tasks` (a `dive synth` folder, a tasks.jsonl, or a list of `Task`); see the module docstring for a step.
@@ -253,11 +268,11 @@ def train_ppo(
     forward passes run under bf16 autocast where the GPU has it (weights and optimizer stay float32); on CPU,
     float32. `resume` continues from the latest checkpoint in `out` (every `save_steps` steps and at the last) with
     the same settings; without it, a folder that already holds a run is refused.
+
+    `servers`: an MCP client config (default: our domains). Tasks whose tools the servers do not offer, and an
+    unknown model, are refused before anything is loaded. `progress` gets one line per step (default: the log);
+    `command` is how the run was started, for the model card.
     """
-    import gymnasium as gym
-
-    import dive  # noqa: F401  (registers DIVE-v0)
-
     out = Path(out)
     settings = settings or GenerationSettings()
     _check_settings(max_steps=max_steps, batch_size=batch_size, minibatch_size=minibatch_size,
@@ -270,7 +285,33 @@ def train_ppo(
     if not task_list:
         raise ValueError(f"no tasks in {tasks}: synthesize some first (`dive synth`)")
     model_name = str(model or DEFAULT_MODEL)
+    locate_model(model)
+    # The env checks that the servers offer every tool of the tasks: before a model is loaded or a folder made.
+    env = make_env(task_list, servers, transport, max_turns)
+    try:
+        result = _train(env, task_list, out, model=model, model_name=model_name, resume=resume,
+                        last_checkpoint=last_checkpoint, max_steps=max_steps, batch_size=batch_size,
+                        minibatch_size=minibatch_size, lr=lr, seed=seed, ppo_epochs=ppo_epochs, gamma=gamma,
+                        lam=lam, clip=clip, value_clip=value_clip, vf_coef=vf_coef, ent_coef=ent_coef,
+                        kl_coef=kl_coef, max_grad_norm=max_grad_norm, settings=settings, save_steps=save_steps,
+                        say=progress or logger.info)
+    finally:
+        env.close()
+    shown = "[...]" if isinstance(tasks, list) else str(tasks)
+    write_rl_model_card(out, method="PPO", model=model, tasks=None if isinstance(tasks, list) else tasks,
+                        steps=result.steps, episodes=result.episodes, mean_reward=result.mean_reward,
+                        command=command or f"dive.train.train_ppo({shown!r}, {str(out)!r}, model={model_name!r}, "
+                                           f"max_steps={max_steps}, batch_size={batch_size}, lr={lr}, seed={seed}, "
+                                           f"max_turns={max_turns})")
+    return result
 
+
+def _train(env: Any, task_list: list[Task], out: Path, *, model: str | Path | None, model_name: str, resume: bool,
+           last_checkpoint: Path | None, max_steps: int, batch_size: int, minibatch_size: int, lr: float, seed: int,
+           ppo_epochs: int, gamma: float, lam: float, clip: float, value_clip: float, vf_coef: float,
+           ent_coef: float, kl_coef: float, max_grad_norm: float, settings: GenerationSettings, save_steps: int,
+           say: Callable[[str], None]) -> PPOResult:
+    """`train_ppo` once its env is made and checked."""
     device = default_device()
     state = PPOState(step=0, seed=seed, model=model_name)
     if resume and last_checkpoint:
@@ -298,50 +339,52 @@ def train_ppo(
     if (out / METRICS_FILE).exists():  # steps logged after the checkpoint will be played, and logged, again
         kept = [m for m in read_ppo_metrics(out / METRICS_FILE) if m.step <= state.step]
         (out / METRICS_FILE).write_text("".join(m.model_dump_json() + "\n" for m in kept))
+    keep_rollouts_through(out / ROLLOUTS_FILE, state.step)
 
     temperature = settings.temperature if settings.temperature > 0 else 1.0
     max_positions = getattr(policy.config, "max_position_embeddings", None)
     warned_length = False
     task_ids = [t.id for t in task_list]
-    env = gym.make("DIVE-v0", tasks=task_list, transport=transport, max_turns=max_turns)
+    tasks_by_id = {t.id: t for t in task_list}
+    say(f"PPO: {batch_size} episodes a step on {len(task_list)} tasks, {max_steps} steps; a line after each step")
     episodes, started = 0, time.perf_counter()
-    try:
-        for step in range(state.step + 1, max_steps + 1):
-            step_started = time.perf_counter()
-            rng = random.Random(f"ppo:{seed}:{step}")
-            torch.manual_seed(rng.randrange(2**31))
-            chosen = (rng.sample(task_ids, batch_size) if batch_size <= len(task_ids)
-                      else rng.choices(task_ids, k=batch_size))
-            with _autocast(device):
-                samples = [play_episode(policy, tokenizer, env, task_id, settings, seed=rng.randrange(2**31))
-                           for task_id in chosen]
-            episodes += len(samples)
-            longest = max(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
-            if max_positions and longest > max_positions and not warned_length:
-                logger.warning("episodes of up to %d tokens are longer than the model's %d positions: the tool "
-                               "schemas in the prompt are long; use tasks with smaller toolsets or a longer-context "
-                               "model", longest, max_positions)
-                warned_length = True
-            batch = make_batch(samples, policy, value_head, reference, tokenizer.pad_token_id, kl_coef=kl_coef,
-                               gamma=gamma, lam=lam, temperature=temperature)
-            stats = ppo_update(policy, value_head, optimizer, batch, epochs=ppo_epochs,
-                               minibatch_size=min(minibatch_size, batch_size), clip=clip, value_clip=value_clip,
-                               vf_coef=vf_coef, ent_coef=ent_coef, max_grad_norm=max_grad_norm,
-                               temperature=temperature, generator=torch.Generator().manual_seed(rng.randrange(2**31)))
-            row = PPOStepMetrics(
-                step=step, reward=_mean(s.reward for s in samples), correctness=_mean(s.correctness for s in samples),
-                tool_calls=_mean(s.tool_calls for s in samples), turns=_mean(s.turns for s in samples),
-                model_tokens=_mean(sum(s.env_mask) for s in samples),
-                kl=float(masked_mean(batch.old_logprobs - batch.ref_logprobs, batch.action_mask)),
-                seconds=round(time.perf_counter() - step_started, 3), **stats,
-            )
-            with (out / METRICS_FILE).open("a") as handle:
-                handle.write(row.model_dump_json() + "\n")
-            if step % save_steps == 0 or step == max_steps:
-                _save_checkpoint(out / f"checkpoint-{step}", policy, tokenizer, value_head, optimizer,
-                                 PPOState(step=step, seed=seed, model=model_name))
-    finally:
-        env.close()
+    for step in range(state.step + 1, max_steps + 1):
+        step_started = time.perf_counter()
+        rng = random.Random(f"ppo:{seed}:{step}")
+        torch.manual_seed(rng.randrange(2**31))
+        chosen = (rng.sample(task_ids, batch_size) if batch_size <= len(task_ids)
+                  else rng.choices(task_ids, k=batch_size))
+        with _autocast(device):
+            samples = [play_episode(policy, tokenizer, env, task_id, settings, seed=rng.randrange(2**31))
+                       for task_id in chosen]
+        episodes += len(samples)
+        longest = max(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
+        if max_positions and longest > max_positions and not warned_length:
+            logger.warning("episodes of up to %d tokens are longer than the model's %d positions: the tool "
+                           "schemas in the prompt are long; use tasks with smaller toolsets or a longer-context "
+                           "model", longest, max_positions)
+            warned_length = True
+        batch = make_batch(samples, policy, value_head, reference, tokenizer.pad_token_id, kl_coef=kl_coef,
+                           gamma=gamma, lam=lam, temperature=temperature)
+        stats = ppo_update(policy, value_head, optimizer, batch, epochs=ppo_epochs,
+                           minibatch_size=min(minibatch_size, batch_size), clip=clip, value_clip=value_clip,
+                           vf_coef=vf_coef, ent_coef=ent_coef, max_grad_norm=max_grad_norm,
+                           temperature=temperature, generator=torch.Generator().manual_seed(rng.randrange(2**31)))
+        row = PPOStepMetrics(
+            step=step, reward=_mean(s.reward for s in samples), correctness=_mean(s.correctness for s in samples),
+            tool_calls=_mean(s.tool_calls for s in samples), turns=_mean(s.turns for s in samples),
+            model_tokens=_mean(sum(s.env_mask) for s in samples),
+            kl=float(masked_mean(batch.old_logprobs - batch.ref_logprobs, batch.action_mask)),
+            seconds=round(time.perf_counter() - step_started, 3), **stats,
+        )
+        with (out / METRICS_FILE).open("a") as handle:
+            handle.write(row.model_dump_json() + "\n")
+        append_rollouts(out / ROLLOUTS_FILE, rollout_records(samples, tasks_by_id, step))
+        say(step_line(step, max_steps, samples, episodes, row.seconds, policy_loss=row.policy_loss,
+                      value_loss=row.value_loss))
+        if step % save_steps == 0 or step == max_steps:
+            _save_checkpoint(out / f"checkpoint-{step}", policy, tokenizer, value_head, optimizer,
+                             PPOState(step=step, seed=seed, model=model_name))
     seconds = time.perf_counter() - started
 
     policy.save_pretrained(out)

@@ -9,12 +9,17 @@ of the generated tokens (0 for inserted ones). GRPO (`train/grpo.py`) and PPO (`
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
-
 from dive.env.chat_format import to_plain_messages
+from dive.env.rollouts import Episode, Turn
+from dive.eval.records import EpisodeResult
+from dive.synth.records import Task
 
 _SENTINEL = "\u2063DIVE-TURN-END\u2063"
 
@@ -45,6 +50,8 @@ class RolloutSample:
     tool_calls: int = 0
     turns: int = 0
     terminated: bool = False
+    episode: Episode | None = None
+    """The episode as text: the model's turns, the env's observations, the trace and the messages."""
 
 
 def prompt_text(tokenizer: Any, info: dict[str, Any]) -> str:
@@ -62,6 +69,18 @@ def env_turn_text(tokenizer: Any, observation: str) -> str:
     return text[text.index(_SENTINEL) + len(_SENTINEL):]
 
 
+def make_env(tasks: list[Task], servers: str | Path | None, transport: str, max_turns: int) -> Any:
+    """The DIVE-v0 env training plays in: our domains over `transport`, or the servers of an MCP client config
+    (each over its own transport). Making it checks that the servers offer every tool of the tasks (else a
+    `ConfigError`, a ValueError that says what to mend)."""
+    import gymnasium as gym
+
+    import dive  # noqa: F401  (registers DIVE-v0)
+
+    return gym.make("DIVE-v0", tasks=tasks, servers=str(servers) if servers is not None else None,
+                    transport=transport if servers is None else "stdio", max_turns=max_turns)
+
+
 @torch.no_grad()
 def play_episode(model: Any, tokenizer: Any, env: Any, task_id: str, settings: GenerationSettings,
                  seed: int | None = None) -> RolloutSample:
@@ -70,6 +89,7 @@ def play_episode(model: Any, tokenizer: Any, env: Any, task_id: str, settings: G
     device = next(model.parameters()).device
     prompt_ids = tokenizer(prompt_text(tokenizer, info), add_special_tokens=False)["input_ids"]
     sample = RolloutSample(task_id=task_id, prompt_ids=list(prompt_ids))
+    episode = Episode(task_id=task_id, seed=seed, trace=info["trace"], messages=info["messages"])
     end_ids = _end_token_ids(tokenizer)
     while True:
         budget = settings.max_completion_tokens - len(sample.completion_ids)
@@ -91,21 +111,94 @@ def play_episode(model: Any, tokenizer: Any, env: Any, task_id: str, settings: G
         observation, reward, terminated, truncated, info = env.step(text)
         sample.reward += float(reward)
         sample.turns += 1
+        episode.turns.append(Turn(action=text, observation=observation, reward=float(reward)))
+        episode.total_reward += float(reward)
+        episode.malformed_turns += int(bool(info["reward_parts"].get("malformed")))
+        episode.trace, episode.messages = info["trace"], info["messages"]
         if terminated or truncated:
             sample.terminated = bool(terminated)
             sample.correctness = float(info["reward_parts"].get("correctness", 0.0))
+            episode.correctness = sample.correctness
+            episode.terminated, episode.truncated = bool(terminated), bool(truncated)
             break
         inserted = env_turn_text(tokenizer, observation)
         if generated and generated[-1] in end_ids:  # the model already closed its turn
             closing = tokenizer.decode([generated[-1]])
-            inserted = inserted[len(closing):] if inserted.startswith(closing) else inserted
+            inserted = inserted.removeprefix(closing)
         inserted_ids = tokenizer(inserted, add_special_tokens=False)["input_ids"]
         room = settings.max_completion_tokens - len(sample.completion_ids)
         sample.completion_ids += inserted_ids[:room]
         sample.env_mask += [0] * len(inserted_ids[:room])
         sample.logprobs += [0.0] * len(inserted_ids[:room])
     sample.tool_calls = len(info["trace"].calls)
+    sample.episode = episode
     return sample
+
+
+class RolloutRecord(EpisodeResult):
+    """One line of rollouts.jsonl: an episode played in training, in the form of an evaluation's results.jsonl
+    line (`actions`: the model's turns as it wrote them; `messages`: its tool calls and the tool results;
+    `reward`), with the step it was trained on and its token counts."""
+
+    step: int
+    prompt_tokens: int
+    completion_tokens: int
+    """Tokens after the prompt: the model's turns and the env's (tool results)."""
+    model_tokens: int
+    """Tokens the model wrote (the only ones trained on)."""
+
+
+def rollout_records(samples: Sequence[RolloutSample], tasks: dict[str, Task], step: int) -> list[RolloutRecord]:
+    """The records of a step's episodes; `sample` numbers the episodes of one task within the step."""
+    from dive.eval.runner import episode_result
+
+    seen: Counter[str] = Counter()
+    records = []
+    for s in samples:
+        if s.episode is None:
+            raise ValueError(f"episode {s.task_id} was not played by play_episode: it has no text to record")
+        result = episode_result(s.episode, tasks[s.task_id], split="train", sample=seen[s.task_id])
+        seen[s.task_id] += 1
+        records.append(RolloutRecord(**dict(result), step=step, prompt_tokens=len(s.prompt_ids),
+                                     completion_tokens=len(s.completion_ids), model_tokens=sum(s.env_mask)))
+    return records
+
+
+def append_rollouts(path: Path, records: Sequence[RolloutRecord]) -> None:
+    """Append records to a rollouts.jsonl."""
+    with path.open("a") as handle:
+        handle.writelines(r.model_dump_json() + "\n" for r in records)
+
+
+def read_rollouts(path: str | Path) -> list[RolloutRecord]:
+    """The records of a rollouts.jsonl (empty when there is none)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [RolloutRecord.model_validate_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def keep_rollouts_through(path: Path, step: int) -> None:
+    """Drop the records of steps after `step` (a resumed run plays them again)."""
+    if path.is_file():
+        kept = [r for r in read_rollouts(path) if r.step <= step]
+        path.write_text("".join(r.model_dump_json() + "\n" for r in kept))
+
+
+def step_line(step: int, max_steps: int, samples: Sequence[RolloutSample], episodes: int, seconds: float,
+              **figures: float) -> str:
+    """The progress line of a training step: its episodes, their mean reward and how many were solved, tool calls,
+    tokens (all, and those the model wrote), the step's time and any other `figures` (loss, ...)."""
+    count = max(len(samples), 1)
+    tokens = sum(len(s.prompt_ids) + len(s.completion_ids) for s in samples)
+    written = sum(sum(s.env_mask) for s in samples)
+    parts = [f"step {step}/{max_steps}: {len(samples)} episodes ({episodes} in all)",
+             f"mean reward {sum(s.reward for s in samples) / count:+.3f}",
+             f"solved {sum(s.correctness >= 1.0 for s in samples)}/{len(samples)}",
+             f"{sum(s.tool_calls for s in samples) / count:.1f} tool calls an episode",
+             f"{tokens:,} tokens ({written:,} written by the model)"]
+    parts += [f"{name.replace('_', ' ')} {value:.4g}" for name, value in figures.items()]
+    return ", ".join(parts) + f"; {seconds:.1f} s"
 
 
 def _end_token_ids(tokenizer: Any) -> list[int]:

@@ -388,9 +388,9 @@ def write_model_card(path: Path, result: SFTResult, *, command: str) -> None:
         "",
         f"# {Path(result.out).name}",
         "",
-        f"Fine-tuned from [{result.base_model}]({_model_link(result.base_model)}) by supervised fine-tuning "
+        (f"Fine-tuned from [{result.base_model}]({_model_link(result.base_model)}) by supervised fine-tuning "
         f"(TRL `SFTTrainer`{', LoRA merged' if result.lora else ''}) with DIVE Gym {__version__}, on verified "
-        "tool-use trajectories; the loss is on the assistant's tokens only.",
+        "tool-use trajectories; the loss is on the assistant's tokens only."),
         "",
         "## Data",
         "",
@@ -405,11 +405,11 @@ def write_model_card(path: Path, result: SFTResult, *, command: str) -> None:
         "",
         "## Chat format",
         "",
-        f"Tools: `{result.tools_format}`, {rendering}. Tool calls are `<tool_call>{{\"name\": ..., \"arguments\": "
+        (f"Tools: `{result.tools_format}`, {rendering}. Tool calls are `<tool_call>{{\"name\": ..., \"arguments\": "
         "{...}}</tool_call>` blocks in the assistant's text, tool results come back in a user turn between "
         "`<tool_response>` tags, and the final answer is `<answer>...</answer>`. The tokenizer's chat template is "
         "the one training rendered with: `tokenizer.apply_chat_template(messages, tools=tools)` on OpenAI-form "
-        "messages (tool calls with object arguments, `tool` results) gives the text the model was trained on.",
+        "messages (tool calls with object arguments, `tool` results) gives the text the model was trained on."),
         "",
         "## Training",
         "",

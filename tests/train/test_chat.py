@@ -187,8 +187,8 @@ def test_the_compact_layer_offers_one_line_a_tool_with_typed_parameters(tokenize
     listed = text.split("<tools>\n")[1].split("\n</tools>")[0].splitlines()
     assert listed == [
         "csv_describe(path: string) - Describe a CSV file: its columns and row count.",
-        'aggregate(table: string, aggregates: {function: "count"|"sum", column?: string}[], limit?: integer) - '
-        "Compute aggregates over the rows of a table, e.g. the total.",
+        ('aggregate(table: string, aggregates: {function: "count"|"sum", column?: string}[], limit?: integer) - '
+        "Compute aggregates over the rows of a table, e.g. the total."),
     ]
     assert CALL_TEXT in text and "<tool_response>" in text  # calls and results as in the full rendering
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from dive.eval.report import rescore_episode
 from dive.synth import load_tasks
 from dive.train.chat import plain_conversation
 from dive.train.ppo import masked_mean
@@ -20,7 +21,7 @@ from dive.train.ppo_trainer import (
     rollout_tensors,
     train_ppo,
 )
-from dive.train.rollout import GenerationSettings, RolloutSample
+from dive.train.rollout import GenerationSettings, RolloutSample, read_rollouts
 from dive.train.sft import load_sft_examples
 from dive.train.testing import save_tiny_model, tiny_causal_lm, train_tokenizer
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -108,9 +109,24 @@ def test_ppo_trains_on_dive_v0_episodes_and_resumes(small_toolset_tasks, tiny_po
     out = tmp_path / "ppo"
     run = {"model": str(tiny_policy_dir), "batch_size": 2, "minibatch_size": 1, "lr": 1e-4, "max_turns": 2,
            "settings": GenerationSettings(max_new_tokens=16, max_completion_tokens=96), "save_steps": 1, "seed": 0}
-    result = train_ppo(small_toolset_tasks, out, max_steps=2, **run)
+    lines: list[str] = []
+    result = train_ppo(small_toolset_tasks, out, max_steps=2, progress=lines.append, **run)
 
     assert result.steps == 2 and result.episodes == 4 and len(result.mean_reward) == 2
+    # A line as the run starts and one after each step: its episodes, their mean reward, tokens, losses.
+    assert len(lines) == 3 and lines[0].startswith("PPO: 2 episodes a step on 4 tasks")
+    for step, line in enumerate(lines[1:], start=1):
+        assert line.startswith(f"step {step}/2: 2 episodes ({2 * step} in all), mean reward "
+                               f"{result.mean_reward[step - 1]:+.3f}")
+        assert " tokens (" in line and "written by the model" in line and "policy loss " in line
+    # Every episode, with the model's turns, its calls, the tool results and the reward, rescorable.
+    episodes = read_rollouts(out / "rollouts.jsonl")
+    assert [e.step for e in episodes] == [1, 1, 2, 2]
+    assert [sum(e.reward for e in episodes[i:i + 2]) / 2 for i in (0, 2)] == pytest.approx(result.mean_reward)
+    assert all(e.actions and e.turns == len(e.actions) and e.messages[0]["role"] == "system" for e in episodes)
+    assert all(rescore_episode(e)[1] == [] for e in episodes)
+    card = (out / "README.md").read_text()
+    assert f"base_model: {tiny_policy_dir}" in card and "dive.train.train_ppo(" in card and "PPO" in card
     metrics = read_ppo_metrics(out / "metrics.jsonl")
     assert [m.step for m in metrics] == [1, 2]
     for m in metrics:
@@ -129,6 +145,7 @@ def test_ppo_trains_on_dive_v0_episodes_and_resumes(small_toolset_tasks, tiny_po
     again = train_ppo(small_toolset_tasks, out, max_steps=3, resume=True, **run)
     resumed = read_ppo_metrics(out / "metrics.jsonl")
     assert again.steps == 3 and again.episodes == 4 and [m.step for m in resumed] == [1, 2, 3]
+    assert [e.step for e in read_rollouts(out / "rollouts.jsonl")] == [1, 1, 2, 2, 3, 3]
     assert resumed[1].reward == metrics[1].reward and resumed[1].model_tokens == metrics[1].model_tokens
     assert resumed[1].policy_loss == pytest.approx(metrics[1].policy_loss, rel=1e-4, abs=1e-6)
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-3"]

@@ -5,11 +5,12 @@ servers do not offer) that come before any model is loaded or trained."""
 from __future__ import annotations
 
 import json
+import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from dive.cli import app
-
 from tests.train.conftest import TINY_MAX_LENGTH
 
 
@@ -63,3 +64,28 @@ def test_dive_train_ppo_command_refuses_a_used_folder(synth_tasks, tmp_path):
     (out / "metrics.jsonl").write_text("{}\n")
     done = CliRunner().invoke(app, ["train", "ppo", "--tasks", str(synth_tasks), "--out", str(out), "--max-steps", "1"])
     assert done.exit_code == 1 and "resume" in done.output
+
+
+@pytest.mark.parametrize("method", ["grpo", "ppo"])
+def test_rl_commands_refuse_an_unknown_model_in_one_line(method, synth_tasks, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    args = ["train", method, "--tasks", str(synth_tasks), "--out", str(tmp_path / "out"), "--model", "nope-model"]
+    line = one_line_error(CliRunner().invoke(app, args))
+    assert "'nope-model'" in line and "offline" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("method", ["grpo", "ppo"])
+def test_tasks_whose_tools_the_servers_do_not_offer_are_refused_in_one_line(method, synth_tasks, tiny_model_dir,
+                                                                             tmp_path):
+    """The session's tasks call files and database tools; a config that serves only the media domain offers none."""
+    config = tmp_path / "servers.json"
+    config.write_text(json.dumps({"mcpServers": {"media": {"command": sys.executable,
+                                                           "args": ["-m", "dive", "serve", "media"]}}}))
+    args = ["train", method, "--tasks", str(synth_tasks), "--out", str(tmp_path / "out"), "--model",
+            str(tiny_model_dir), "--servers", str(config), "--max-steps", "1"]
+    line = one_line_error(CliRunner().invoke(app, args))
+    assert "the tasks use tools that no server offers" in line
+    assert not (tmp_path / "out").exists()
