@@ -301,8 +301,10 @@ class _Run:
         self.calls: list[str] = []
         self._agents: dict[str, Any] = {}
 
-    def _finished(self, folder: Path, spec: dict[str, Any]) -> dict[str, Any] | None:
-        """The stage record of a finished stage with these settings; None when it has not finished."""
+    def _finished(self, folder: Path, spec: dict[str, Any], made_from: dict[str, Any] | None = None
+                  ) -> dict[str, Any] | None:
+        """The stage record of a finished stage with these settings, made from the same inputs (`made_from`:
+        when the stages it depends on finished); None when it must run (again)."""
         path = folder / STAGE_FILE
         if not path.is_file():
             return None
@@ -310,14 +312,17 @@ class _Run:
         if record.get("spec") != json.loads(json.dumps(spec)):
             raise ValueError(f"{folder} was made with other settings than this experiment's: use another --out, "
                              f"or delete {folder} to make it again")
+        if record.get("made_from") != (made_from or None):
+            return None
         return record
 
     def _record(self, stage: str, folder: Path, status: str, started: float, spec: dict[str, Any],
-                extra: dict[str, Any] | None = None) -> None:
+                extra: dict[str, Any] | None = None, made_from: dict[str, Any] | None = None) -> None:
         seconds = round(time.perf_counter() - started, 2)
         if status != "reused":
-            _write_atomic(folder / STAGE_FILE, json.dumps({"spec": spec, "seconds": seconds, "finished": _now(),
-                                                           **(extra or {})}, indent=2))
+            _write_atomic(folder / STAGE_FILE, json.dumps({"spec": spec, "made_from": made_from or None,
+                                                           "seconds": seconds, "finished": _now(), **(extra or {})},
+                                                          indent=2))
         self.stages.append(StageRecord(stage=stage, path=str(folder), status=status, seconds=seconds))  # type: ignore[arg-type]
 
     def synthesize(self, stage: str, folder: Path, synth_options: dict[str, Any]) -> Path:
@@ -355,10 +360,11 @@ class _Run:
                     "lr": o.lr, "seed": o.train_seed, "max_length": o.max_length,
                     "tools_format": o.tools_format}
         spec = {"data": str(data), **settings}
+        made_from = {"data": _made(data)}  # a set made again is trained again
         self.calls.append(f"dive.train.sft.train_sft({str(data)!r}, {o.model!r}, {str(folder)!r}, "
                           + ", ".join(f"{k}={v!r}" for k, v in settings.items() if k != "model") + ")")
         started = time.perf_counter()
-        if self._finished(folder, spec) is not None:
+        if self._finished(folder, spec, made_from) is not None:
             self._record(f"train {name}", folder, "reused", started, spec)
             return folder, _train_summary(json.loads((folder / RESULT_FILE).read_text()))
         resume = folder.is_dir() and any(folder.iterdir())
@@ -366,7 +372,7 @@ class _Run:
         result = train_sft(data, o.model, folder, resume=resume, seed=o.train_seed, max_steps=o.max_steps,
                            epochs=o.epochs, batch_size=o.batch_size, lr=o.lr, max_length=o.max_length,
                            tools_format=o.tools_format, command=self.calls[-1])
-        self._record(f"train {name}", folder, "resumed" if resume else "ran", started, spec)
+        self._record(f"train {name}", folder, "resumed" if resume else "ran", started, spec, made_from=made_from)
         return folder, _train_summary(json.loads(result.model_dump_json()))
 
     def evaluate(self, name: str, model: str | None, train: Path | None, splits: list[Any],
@@ -383,7 +389,8 @@ class _Run:
                           f"[id, heldout], {str(folder)!r}, n={o.eval_n!r}, max_turns={o.max_turns}, "
                           f"train={str(train) if train else None!r})")
         started = time.perf_counter()
-        record = self._finished(folder, spec)
+        made_from = {"model": _made(Path(model))} if train else None  # a checkpoint trained again: evaluated again
+        record = self._finished(folder, spec, made_from)
         if record is None:
             self.progress(f"eval {name}: {', '.join(f'{s.name} {len(s.tasks[:o.eval_n] if o.eval_n else s.tasks)}' for s in splits)} tasks"
                           + (f", {', '.join(o.bench)}" if o.bench else ""))
@@ -398,7 +405,7 @@ class _Run:
                 self.calls.append(f"dive.eval.bfcl.run_bench({bench_name!r}, agent, n={o.bench_n!r}, "
                                   f"out={str(folder / 'bench')!r})")
                 bench[bench_name] = run_bench(bench_name, agent, n=o.bench_n, out=folder / "bench").accuracy
-            self._record(f"eval {name}", folder, "ran", started, spec, {"bench": bench})
+            self._record(f"eval {name}", folder, "ran", started, spec, {"bench": bench}, made_from)
         else:
             report = EvalReport.model_validate_json((folder / "metrics.json").read_text())
             bench = record.get("bench", {})
@@ -417,6 +424,13 @@ class _Run:
         agent = HFAgent(model, max_new_tokens=self.options.max_new_tokens)
         self._agents[str(model)] = agent
         return agent
+
+
+def _made(folder: Path) -> str | None:
+    """When the stage that made `folder` finished (from its stage.json), so that what depends on it is redone
+    when it is made again."""
+    path = folder / STAGE_FILE
+    return json.loads(path.read_text()).get("finished") if path.is_file() else None
 
 
 def _train_summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,15 @@ def test_a_second_run_redoes_nothing_and_an_interrupted_stage_is_redone_alone(
     ran = [s["stage"] for s in results(experiment)["stages"] if s["status"] != "reused"]
     assert ran == ["eval quantity-2x"]
 
+    # A training run interrupted before it finished continues, and its checkpoint is evaluated again.
+    (experiment / "train" / "quantity-1x" / STAGE_FILE).unlink()
+    result = run_cli(scaling_args(experiment, tiny_base, world))
+    assert result.exit_code == 0, result.output
+    stages = {s["stage"]: s["status"] for s in results(experiment)["stages"]}
+    assert stages["train quantity-1x"] == "resumed" and stages["eval quantity-1x"] == "ran"
+    assert [name for name, status in stages.items() if status != "reused"] == ["train quantity-1x",
+                                                                                "eval quantity-1x"]
+
 
 def test_a_folder_made_with_other_settings_is_refused(experiment: Path, tiny_base: Path, world,
                                                      tmp_path: Path) -> None:
