@@ -89,6 +89,8 @@ def scaling_command(
     heldout_domain: Annotated[list[str] | None, typer.Option("--heldout-domain", help="Domains of the held-out split "
                                                              "(repeatable; default: every held-out domain).")] = None,
     eval_size: Annotated[int, typer.Option(help="Tasks synthesized per evaluation split.")] = 16,
+    eval_toolset_size: Annotated[str, typer.Option(help="Tools offered per evaluation task, N or LO-HI ('standard': "
+                                                        "the standard splits' 15-50).")] = "4-12",
     eval_n: Annotated[int | None, typer.Option(help="Evaluate only the first N tasks of each split.")] = None,
     max_turns: Annotated[int, typer.Option(help="Turns per evaluation episode.")] = 3,
     max_new_tokens: Annotated[int, typer.Option(help="Tokens per model turn.")] = 128,
@@ -116,7 +118,9 @@ def scaling_command(
             tools_format=tools,  # type: ignore[arg-type]
             embedding_metrics=embedding_metrics, model=model, max_steps=max_steps, epochs=epochs,
             batch_size=batch_size, lr=lr, max_length=max_length, id_domains=id_domain or None,
-            heldout_domains=heldout_domain or None, eval_size=eval_size, eval_n=eval_n, max_turns=max_turns,
+            heldout_domains=heldout_domain or None, eval_size=eval_size,
+            eval_toolset_size=None if eval_toolset_size == "standard" else _range(eval_toolset_size,
+                                                                                  "eval-toolset-size"), eval_n=eval_n, max_turns=max_turns,
             max_new_tokens=max_new_tokens, bench=bench or [], bench_n=bench_n, workers=workers,
             world=str(world) if world else None)
         results = run_scaling(options, out, command=_command(ctx),

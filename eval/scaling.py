@@ -84,6 +84,9 @@ class ScalingOptions(BaseModel):
     """Domains of the held-out split (None: every held-out domain)."""
     eval_size: int = 16
     """Tasks synthesized per evaluation split (the id split then loses those whose seed a training set used)."""
+    eval_toolset_size: tuple[int, int] | None = (4, 12)
+    """Tools offered per evaluation task (None: the standard splits' 15-50, whose prompts run past a small model's
+    context); by default the diversity axis' range."""
     eval_n: int | None = None
     """Evaluate only the first N tasks of each split."""
     max_turns: int = 3
@@ -102,7 +105,7 @@ class ScalingOptions(BaseModel):
             raise ValueError("each axis needs at least one multiplier (e.g. quantity 1,2,4 and diversity 1)")
         if any(m < 1 for m in [*self.quantity_multipliers, *self.diversity_multipliers]):
             raise ValueError("multipliers must be at least 1")
-        for low, high in (self.diversity_toolset_size, self.quantity_toolset_size):
+        for low, high in (self.diversity_toolset_size, self.quantity_toolset_size, self.eval_toolset_size or (1, 1)):
             if not 1 <= low <= high:
                 raise ValueError(f"a toolset size range must be 1 <= low <= high, not {low}-{high}")
 
@@ -246,8 +249,10 @@ def _split_options(name: Literal["id", "heldout"], options: ScalingOptions) -> d
     from .splits import split_options
 
     domains = options.id_domains if name == "id" else options.heldout_domains
-    return json.loads(split_options(name, size=options.eval_size, domains=domains, world=options.world)
-                      .model_dump_json())
+    synth = split_options(name, size=options.eval_size, domains=domains, world=options.world)
+    if options.eval_toolset_size is not None:
+        synth = synth.model_copy(update={"toolset_size": options.eval_toolset_size})
+    return json.loads(synth.model_dump_json())
 
 
 def _eval_splits(folders: dict[str, Path], training: list[Path]) -> tuple[Any, Any, int]:
