@@ -503,7 +503,7 @@ def train_grpo_command(
 def train_ppo_command(
     ctx: typer.Context,
     tasks: Annotated[Path, typer.Option(help="A `dive synth` folder: the tasks episodes are played on.")],
-    out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, value head, metrics.jsonl, reward.png.")],
+    out: Annotated[Path, typer.Option(help="Output folder: the checkpoint, value head, metrics.jsonl, reward.png, rollouts.jsonl.")],
     model: ModelOption = None,
     max_steps: StepsOption = 100,
     batch_size: Annotated[int, typer.Option(help="Episodes per step.")] = 4,
