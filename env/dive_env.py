@@ -99,8 +99,8 @@ class _DiveCore:
         if config is not None and transport == "inprocess":
             raise ConfigError("transport='inprocess' runs our own domains; external servers= use their own transports")
         world_dir = Path(world) if world is not None else None
-        options = default_task_options(split, servers=config.to_json() if config else None, world=world_dir)
-        options.allow_writes = allow_writes
+        options = default_task_options(split, servers=config.to_json() if config else None, world=world_dir,
+                                       allow_writes=allow_writes)
         self.split = split
         self.max_turns = max_turns
         self.weights = RewardWeights.of(reward)

@@ -66,12 +66,12 @@ def domains_for(tasks: list[Task]) -> list[str]:
 
 
 def default_task_options(split: Split, *, servers: dict[str, Any] | None = None, world: Path | None = None,
-                         n: int = DEFAULT_TASK_COUNT) -> SynthOptions:
+                         n: int = DEFAULT_TASK_COUNT, allow_writes: bool = False) -> SynthOptions:
     """The synthesis options of a default task set: our split's domains, or every tool of `servers`."""
     return SynthOptions(
         n=n, seed=0, servers=servers, domains=None if servers is not None else split_domains(split),
         include_held_out=servers is not None or split == "heldout", world=str(world) if world else None,
-        embedding_metrics=False,
+        embedding_metrics=False, allow_writes=allow_writes,
     )
 
 

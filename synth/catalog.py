@@ -49,7 +49,7 @@ class ToolCatalog:
         chosen: dict[str, ListedTool] = {}
         excluded: dict[str, str] = {}
         for name, tool in sorted(exposed.items()):
-            if not (include_held_out or not tool.held_out) or not (domains is None or tool.domain in domains):
+            if (tool.held_out and not include_held_out) or (domains is not None and tool.domain not in domains):
                 continue
             if tool.destructive:
                 excluded[name] = ("destructive (by its MCP annotations, or their default for a tool that writes): "
