@@ -38,6 +38,7 @@ from .builtin import BuiltinExplorer, Evidence, derive_task
 from .catalog import ToolCatalog, toolset_key
 from .exemplars import load_exemplars
 from .graph import call_graph_key, topology
+from .meanings import meaning_of
 from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, Task, TaskConfig
 from .sampling import config_seeds, load_seed_file, sample_config, world_seeds
@@ -251,7 +252,7 @@ class SynthWorker:
         name = self._exposed_name(record.server, record.tool)
         listed = self.catalog.tools[name]
         if listed.dive:
-            return bool((listed.dive.get("meaning") or {}).get("volatile"))
+            return bool((meaning_of(listed) or {}).get("volatile"))
         async with self._volatile_locks.setdefault(name, anyio.Lock()):
             if name not in self._volatile:
                 probe = self.pool.open_session()
