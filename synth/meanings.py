@@ -208,6 +208,8 @@ class ResultReader:
             self._fact(record, declared, taken, depth, calls, reading)
         for declared in meaning.get("items") or []:
             self._items(record, declared, taken, depth, calls, reading)
+        for declared in meaning.get("aggregates") or []:
+            self._aggregates(record, declared, reading)
         return reading
 
     # -- records -----------------------------------------------------------------------------------
@@ -332,6 +334,48 @@ class ResultReader:
         text = _PLACEHOLDER.sub(fill, template)
         return None if missing or not text.strip() else text
 
+    # -- figures over rows ---------------------------------------------------------------------------
+
+    def _aggregates(self, record: ToolCallRecord, declared: dict[str, Any], reading: Reading) -> None:
+        """Figures over the rows a relation picks ('the highest elevation among the airports in Chile'): a sum
+        only of what adds up, and only values a person can write down (no float noise of a long sum)."""
+        entity = BY_TABLE.get(str(record.arguments.get(declared.get("table", ""), "")))
+        filters = record.arguments.get(declared.get("filters", "")) or []
+        if entity is None or len(filters) != 1 or not isinstance(filters[0], dict) or \
+                filters[0].get("op", "=") != "=":
+            return
+        rel = relation(entity.table, str(filters[0].get("column", "")))
+        parent = self.describe_arg(record.index, f"{declared['filters']}[0].value") if rel is not None else None
+        if rel is None or parent is None:
+            return
+        plural = rel.plural.format(parent)
+        path = declared.get("path", "")
+        for i, entry in enumerate((record.result or {}).get(path) or []):
+            if not isinstance(entry, dict):
+                continue
+            function, column = entry.get(declared.get("function", "function")), entry.get(declared.get("column", "column"))
+            value = entry.get(declared.get("value", "value"))
+            attribute = entity.attributes.get(column) if isinstance(column, str) else None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or round(value, 2) != value:
+                continue
+            if function == "count" and column is None:
+                if value < 2:
+                    continue  # that one thing or none is related says little, and coincides often
+                phrase, unit = f"the number of {plural}", None
+            elif attribute is None or attribute.most is None:
+                continue  # a figure over text or codes, or a column the ontology does not know
+            elif function == "sum" and attribute.additive:
+                phrase, unit = f"the combined {attribute.phrase} of the {plural}", attribute.unit
+            elif function == "avg":
+                phrase, unit = f"the average {attribute.phrase} of the {plural}", attribute.unit
+            elif function in ("max", "min"):
+                phrase = f"the {'highest' if function == 'max' else 'lowest'} {attribute.phrase} among the {plural}"
+                unit = attribute.unit
+            else:
+                continue
+            reading.facts.append(Fact(record.index, f"{path}[{i}].{declared.get('value', 'value')}", value, phrase,
+                                      unit, None))
+
     # -- lists ---------------------------------------------------------------------------------------
 
     def _items(self, record: ToolCallRecord, declared: dict[str, Any], taken: dict[str, Known], depth: int,
@@ -362,7 +406,7 @@ class ResultReader:
                                       kind="count", plural=plural))
             if kind in TYPES:
                 self._pick_entities(record, path, items, TYPES[kind], singular, plural, depth, calls, reading)
-            elif declared.get("name") and declared.get("attributes"):
+            elif declared.get("name") and (declared.get("attributes") or declared.get("categories")):
                 self._pick_items(record, path, items, declared, singular, plural, depth, calls, reading)
 
     @staticmethod
@@ -450,6 +494,11 @@ class ResultReader:
         if len(items) == 1:
             only = f"the only one of the {plural}" if " among the " in singular else f"the only {singular}"
             picks.append((0, only, {"list": path, "only": True}, None))
+        for field_name, nouns in (declared.get("categories") or {}).items():
+            sorts = [i.get(field_name) if isinstance(i, dict) else None for i in items]
+            for index, sort in enumerate(sorts):
+                if len(items) > 1 and sort in nouns and sorts.count(sort) == 1:  # the one chart among them
+                    picks.append((index, f"the {nouns[sort]} among the {plural}", {"list": path, "by": field_name, "sort": sort}, None))
         for field_name, noun in attributes.items():
             numbers = [parse_number(i.get(field_name)) if isinstance(i, dict) else None for i in items]
             if len(items) < 2 or any(n is None for n in numbers):

@@ -134,6 +134,11 @@ def _flowed(result: dict[str, Any] | None, path: str, pick: dict[str, Any] | Non
         if len(items) != 1:
             raise ValueError("the list no longer holds exactly one")
         return items[0][field]
+    if "sort" in pick:  # the one item of its sort (the one chart among them)
+        of_sort = [i for i in items if i.get(pick["by"]) == pick["sort"]]
+        if len(of_sort) != 1:
+            raise ValueError("the list no longer holds exactly one of that sort")
+        return of_sort[0][field]
     numbers = [parse_number(i.get(pick["by"])) for i in items]
     best = max(numbers) if pick["largest"] else min(numbers)
     if numbers.count(best) != 1:

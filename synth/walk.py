@@ -261,6 +261,29 @@ class MeaningExplorer:
                     plans.append((thing, tool_name, {"table": TYPES[rel.child].table,
                                          items["filters"]: [{"column": rel.column, "op": "=", "value": value.value}]},
                                   {arg: value}, {arg: f"{thing.type}/{rel.by}"}))
+            for figures in meaning.get("aggregates") or []:
+                plans.extend(self._figure_plans(thing, tool_name, figures))
+        return plans
+
+    def _figure_plans(self, thing: Known, tool_name: str, figures: dict[str, Any]) -> list[Plan]:
+        """Figures over the entities related to `thing` (the airports in it, the cities of it): one or two of
+        what its related entities' numbers add up to, average or reach at most and at least."""
+        plans: list[Plan] = []
+        arg = f"{figures['filters']}[0].value"
+        for rel in relations_of(thing.type):
+            value, child = thing.key(rel.by), TYPES[rel.child]
+            if value is None:
+                continue
+            asked = [{"function": "count"}]
+            for column, attribute in child.attributes.items():
+                if attribute.most is not None:
+                    asked += [{"function": f, "column": column} for f in ("avg", "max", "min")]
+                    if attribute.additive:
+                        asked.append({"function": "sum", "column": column})
+            plans.append((thing, tool_name, {
+                figures["table"]: child.table, figures["request"]: self.rng.sample(asked, min(2, len(asked))),
+                figures["filters"]: [{"column": rel.column, "op": "=", "value": value.value}]},
+                {arg: value}, {arg: f"{thing.type}/{rel.by}"}))
         return plans
 
     def _literal_plans(self) -> list[Plan]:
@@ -419,7 +442,7 @@ def phrase_question(fact: Fact, things: list[Known], rng: random.Random) -> str:
     if deep and len(np) > 70:
         inner = max(deep, key=lambda t: len(t.phrase)).phrase
         np = np[: -len(inner)] + "it"
-        np = re.sub(r"^the (.+) of it$", r"its \1", np)
+        np = re.sub(r"^the ((?:(?! of | among ).)+) of it$", r"its \1", np)  # not 'its lowest area among the countries'
     if fact.kind == "count":
         plural = (fact.plural or "").removesuffix(" in the atlas")
         if inner and plural.endswith(inner):

@@ -30,9 +30,12 @@ class Attribute:
     least: str | None = None
     label: str | None = None
     """How the world's web pages label the attribute in their fact tables ('Population')."""
+    additive: bool = False
+    """Values of several entities add up to something a person asks about (populations, areas, amounts), unlike
+    elevations or coordinates."""
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
 
     def of(self, subject: str) -> str:
         """The noun phrase for this attribute of `subject`: 'the population of Chile'."""
@@ -83,21 +86,21 @@ class Relation:
 
 
 def _number(phrase: str, unit: str | None = None, most: str | None = None, least: str | None = None,
-            label: str | None = None) -> Attribute:
+            label: str | None = None, additive: bool = False) -> Attribute:
     return Attribute(phrase, unit=unit, most=most or f"with the highest {phrase}", least=least or f"with the lowest {phrase}",
-                     label=label or phrase.capitalize())
+                     label=label or phrase.capitalize(), additive=additive)
 
 
 TYPES: dict[str, EntityType] = {t.name: t for t in [
     EntityType("continent", "continents", "continents", "code", ("code", "name"), {
-        "population": _number("population", most="most populous", least="least populous"),
+        "population": _number("population", most="most populous", least="least populous", additive=True),
     }),
     EntityType("country", "countries", "countries", "code", ("code", "iso3", "name"), {
         "iso3": Attribute("three-letter ISO code", label="ISO 3166 alpha-3"),
         "continent": Attribute("continent", refers_to="continent", by="code", label="Continent"),
         "capital": Attribute("capital", refers_to="city", by="name", label="Capital"),
-        "population": _number("population", most="most populous", least="least populous"),
-        "area_km2": _number("area", "square kilometres", most="largest", least="smallest", label="Area"),
+        "population": _number("population", most="most populous", least="least populous", additive=True),
+        "area_km2": _number("area", "square kilometres", most="largest", least="smallest", label="Area", additive=True),
         "currency_code": Attribute("currency code", label="Currency code"),
         "currency_name": Attribute("currency", label="Currency"),
         "tld": Attribute("internet country domain", label="Internet domain"),
@@ -105,7 +108,7 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
     }),
     EntityType("city", "cities", "cities", "id", ("id",), {
         "country_code": Attribute("country", refers_to="country", by="code", label="Country"),
-        "population": _number("population", most="most populous", least="least populous"),
+        "population": _number("population", most="most populous", least="least populous", additive=True),
         "latitude": _number("latitude", "degrees", most="northernmost", least="southernmost"),
         "longitude": _number("longitude", "degrees", most="easternmost", least="westernmost"),
         "timezone": Attribute("time zone", label="Time zone"),
@@ -131,9 +134,9 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
         "hq_city_id": Attribute("headquarters city", refers_to="city", by="id", label="Headquarters"),
         "founded": _number("founding year", most="most recently founded", least="oldest", label="Founded"),
         "employees": _number("number of employees", most="with the most employees", least="with the fewest employees",
-                             label="Employees"),
+                             label="Employees", additive=True),
         "revenue_musd": _number("annual revenue", "millions of US dollars", most="with the highest revenue",
-                                least="with the lowest revenue", label="Revenue"),
+                                least="with the lowest revenue", label="Revenue", additive=True),
         "ticker": Attribute("stock ticker", label="Ticker"),
     }),
     EntityType("product", "products", "products", "id", ("id", "name"), {
@@ -149,8 +152,8 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
         "customer_id": Attribute("the customer who placed {}", refers_to="customer", by="id"),
         "product_id": Attribute("the product ordered in {}", refers_to="product", by="id"),
         "order_date": Attribute("order date"),
-        "quantity": _number("quantity", most="largest", least="smallest"),
-        "amount": _number("amount", most="largest", least="smallest"),
+        "quantity": _number("quantity", most="largest", least="smallest", additive=True),
+        "amount": _number("amount", most="largest", least="smallest", additive=True),
     }),
 ]}
 

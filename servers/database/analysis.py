@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Example, ToolFailure, no_facts
+from dive.servers.kit import Aggregates, Example, Meaning, ToolFailure, no_facts
 
 from .checks import close, world_rows, world_value
 from .filters import Filter, as_dicts, cell, select_list, table_where, tidy
@@ -51,7 +51,7 @@ class AggregateResult(BaseModel):
     results: list[AggregateValue]
 
 
-@DOMAIN.tool(meaning=no_facts("aggregates over rows the caller filters; the same figures follow from the rows themselves"), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(aggregates=(Aggregates("results", table="table", filters="filters", request="aggregates"),)), kind="processing", examples=[
     Example({"table": "orders", "aggregates": [{"function": "sum", "column": "amount"}, {"function": "count"},
                                               {"function": "max", "column": "quantity"}],
              "filters": [{"column": "order_date", "op": "between", "value": ["2024-01-01", "2024-12-31"]}]},

@@ -10,6 +10,8 @@ of Lyon, France") and never of how a tool shows them. A tool declares:
 - `records`: objects in the output that describe one world entity column by column (a database row, a city's
   profile): their fields are that entity's attributes as the world's ontology names them;
 - `items`: lists of things, with what makes them complete (a count over a truncated page is never an answer);
+- `aggregates`: figures computed over the rows of a table that filters chose (the combined population of the
+  cities of Chile), each result entry naming its function and column;
 - `volatile`: results change between two identical calls (clocks, randomness, live data): never an answer;
 - `none`: why no field of the result is a fact worth asking about (it echoes its input, it reports the tool's
   own work, it made a file whose name it chose).
@@ -94,6 +96,28 @@ class Items:
     question may compare items by or ask about."""
     units: dict[str, str] = field(default_factory=dict)
     """item field -> unit ('size_bytes' -> 'bytes')."""
+    categories: dict[str, dict[str, str]] = field(default_factory=dict)
+    """item field -> {value: noun}: a field that says what sort of thing an item is, so the one item of a sort
+    in a list is 'the tone among the media files about iron'. A category is a label, never an answer."""
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Figures over the rows of a world table that database-style filters chose: the list at `path` holds one
+    entry per figure, naming its function ('count', 'sum', 'avg', 'min', 'max'), its column and its value.
+    Equality on a foreign key describes the rows by their relation ('the airports in Chile'), so the figure
+    reads 'the highest elevation among the airports in Chile'."""
+
+    path: str
+    table: str
+    """The argument naming the table."""
+    filters: str
+    """The argument holding the filters ({column, op, value})."""
+    request: str
+    """The argument listing the figures asked for ([{function, column}])."""
+    function: str = "function"
+    column: str = "column"
+    value: str = "value"
 
 
 @dataclass(frozen=True)
@@ -104,12 +128,14 @@ class Meaning:
     facts: tuple[Fact, ...] = ()
     records: tuple[Record, ...] = ()
     items: tuple[Items, ...] = ()
+    aggregates: tuple[Aggregates, ...] = ()
     volatile: bool = False
     none: str | None = None
 
     def __post_init__(self) -> None:
-        if self.none is None and not (self.facts or self.records or self.items or self.volatile):
-            raise ValueError("a meaning declares facts, records or items, or says why there are none (`none`)")
+        if self.none is None and not (self.facts or self.records or self.items or self.aggregates or self.volatile):
+            raise ValueError("a meaning declares facts, records, items or aggregates, or says why there are none "
+                             "(`none`)")
 
     def check(self, tool: str, arguments: set[str], outputs: set[str]) -> None:
         """Refuse at start-up a meaning that names arguments or output fields the tool does not have."""
@@ -120,20 +146,24 @@ class Meaning:
             for placeholder in _PLACEHOLDER.findall(fact.phrase):
                 if placeholder not in arguments:
                     raise ValueError(f"tool {tool}: phrase {fact.phrase!r} names {{{placeholder}}}, not an argument")
-        for item in (*self.facts, *self.records, *self.items):
+        for item in (*self.facts, *self.records, *self.items, *self.aggregates):
             head = re.split(r"[.\[]", item.path, maxsplit=1)[0]
             if head and head not in outputs:
                 raise ValueError(f"tool {tool}: meaning path {item.path!r} is not in the output schema")
         for items in self.items:
             if items.filters and items.filters not in arguments:
                 raise ValueError(f"tool {tool}: items filter on {items.filters!r}, which is not an argument")
+        for figures in self.aggregates:
+            for argument in (figures.table, figures.filters, figures.request):
+                if argument not in arguments:
+                    raise ValueError(f"tool {tool}: aggregates name {argument!r}, which is not an argument")
 
     def to_json(self) -> dict[str, Any]:
         """The published form (what `_meta["dive/tool"]["meaning"]` carries)."""
         out: dict[str, Any] = {}
         if self.takes:
             out["takes"] = {k: asdict(v) for k, v in self.takes.items()}
-        for name in ("facts", "records", "items"):
+        for name in ("facts", "records", "items", "aggregates"):
             values = getattr(self, name)
             if values:
                 out[name] = [{k: v for k, v in asdict(x).items() if v not in (None, {}, False)} for x in values]

@@ -100,7 +100,7 @@ class MediaSearch(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"entity_id": Takes("entity", "entity_id")}, items=(Items("matches", phrase="the world's media files about {entity_id}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", attributes={"kind": "kind of media"}),)), 
+@DOMAIN.tool(meaning=Meaning(takes={"entity_id": Takes("entity", "entity_id")}, items=(Items("matches", phrase="the media files about {entity_id}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", categories={"kind": {"chart": "chart", "text_image": "image of text", "tone": "tone", "swatch": "colour swatch"}}),)), 
     kind="retrieval",
     examples=[
         Example({"entity_id": "stock:MSFT"}, lambda r: [m["path"] for m in r["matches"]] == ["charts/stock_MSFT.png"]),

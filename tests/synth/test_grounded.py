@@ -115,6 +115,57 @@ def test_superlatives_and_attributes_match_the_world_database(worker, world, cod
     assert checked >= 3
 
 
+@pytest.mark.parametrize("code", ["CL", "JP"])
+def test_figures_over_related_entities_match_the_world_database(worker, world, code):
+    """Sums, averages, highs and lows over the cities or airports of a country, read from the aggregate tool, equal
+    the same figure computed by SQL; each is phrased over the relation ('... among the airports in Chile')."""
+    with sqlite3.connect(world.db_path) as db:
+        name = db.execute("SELECT name FROM countries WHERE code = ?", (code,)).fetchone()[0]
+    seed = SeedEntity(id=f"country:{code}", type="country", name=name, attrs={"code": code})
+
+    async def explore() -> Evidence:
+        evidence = Evidence(session=worker.pool.open_session(f"figures-{code}"), seed=seed)
+        walker = MeaningExplorer(worker.catalog, ["aggregate"], random.Random(3), max_steps=3, misses=5,
+                                 index=worker.index)
+        walker.start(evidence, seed.name)
+        for round_no in range(3):
+            await walker.explore_round(evidence, round_no)
+        return evidence
+
+    evidence = worker._portal.call(explore)
+    sql = {"sum": "sum", "avg": "avg", "max": "max", "min": "min", "count": "count"}
+    checked = 0
+    with sqlite3.connect(world.db_path) as db:
+        for fact in evidence.facts:
+            arguments = evidence.calls[fact.call].arguments
+            entry = evidence.calls[fact.call].result["results"][int(fact.path.split("[")[1].split("]")[0])]
+            table, where = arguments["table"], arguments["filters"][0]
+            assert where["column"] == "country_code" and where["value"] == code
+            column = entry["column"] or "*"
+            want = db.execute(f"SELECT {sql[entry['function']]}({column}) FROM {table} WHERE country_code = ?",
+                              (code,)).fetchone()[0]
+            assert fact.value == pytest.approx(want), f"{fact.phrase}: tools said {fact.value!r}, SQL {want!r}"
+            assert name in fact.phrase and ("airports in" in fact.phrase or "cities of" in fact.phrase), fact.phrase
+            if entry["function"] == "sum":
+                assert TYPES[relation(table, "country_code").child].attributes[entry["column"]].additive, fact.phrase
+            checked += 1
+    assert checked >= 2
+
+
+def test_one_item_of_its_sort_is_picked_and_the_sort_is_no_answer():
+    reader = ResultReader(lambda call, arg: "iron")
+    record = _record(1, "find_media", {"entity_id": "element:Fe"}, {"matches": [
+        {"path": "audio/tone_iron.wav", "kind": "tone", "entity_id": "element:Fe"},
+        {"path": "text/element-iron.png", "kind": "text_image", "entity_id": "element:Fe"}], "total": 2,
+        "truncated": False})
+    meaning = next(d for d in domains().values() if "find_media" in d.tools).tools["find_media"].meaning.to_json()
+    reading = reader.read(record, meaning, {})
+    phrases = {t.phrase: t.keys["path"].value for t in reading.things}
+    assert phrases == {"the tone among the media files about iron": "audio/tone_iron.wav",
+                       "the image of text among the media files about iron": "text/element-iron.png"}
+    assert not any(f.value in ("tone", "text_image") for f in reading.facts)
+
+
 # -- each check fails a task planted to break it ----------------------------------------------------------------
 
 def _record(index: int, tool: str, arguments: dict, result: dict) -> ToolCallRecord:
