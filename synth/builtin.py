@@ -185,12 +185,18 @@ def solution_hops(evidence: Evidence, final_call: int) -> list[Hop]:
     return [needed[c] for c in sorted(needed)]
 
 
-def compute_answer(rule: AnswerRule, result: dict[str, Any] | None) -> Any:
-    """Read the answer off a structured result by the rule (also how replay recomputes it)."""
+def compute_answer(rule: AnswerRule, result: dict[str, Any] | None, other: dict[str, Any] | None = None) -> Any:
+    """Read the answer off a structured result by the rule (also how replay recomputes it); `other`: the result
+    of the rule's `other_call`, for a comparison."""
     if result is None:
         raise KeyError("no structured result")
     if rule.kind == "field":
         return get_path(result, rule.path)
+    if rule.kind == "compare":
+        first, second = parse_number(get_path(result, rule.path)), parse_number(get_path(other or {}, rule.other_path))
+        if first is None or second is None or first == second:
+            raise KeyError("no comparison: a value is missing or the two are equal")
+        return (rule.names[0] if first > second else rule.names[1]) if rule.names else first > second
     items = get_path(result, rule.path) if rule.path else result
     if not isinstance(items, list):
         raise KeyError(f"{rule.path} is not a list")

@@ -73,12 +73,18 @@ class Hop(BaseModel):
 class AnswerRule(BaseModel):
     """How the answer is read off the final call's structured result (replay recomputes it the same way)."""
 
-    kind: Literal["field", "count", "max", "min", "sum"]
+    kind: Literal["field", "count", "max", "min", "sum", "compare"]
     call: int
     path: str
-    """'field': the value's path; otherwise the path of the list."""
+    """'field' and 'compare': the value's path; otherwise the path of the list."""
     field: str | None = None
     """For max/min/sum: the numeric field of each list item."""
+    other_call: int | None = None
+    """For 'compare': the call whose value at `other_path` the value at `path` is compared with."""
+    other_path: str | None = None
+    names: list[str] | None = None
+    """For 'compare': the names of the two things compared; the answer is the name of the one whose value is
+    greater ('which is more ...'), or, without names, whether the first value is greater ('is it true that ...')."""
 
 
 class Derivation(BaseModel):

@@ -101,7 +101,8 @@ async def _run_chain(derivation: Derivation, evidence: Evidence, pool: ClientPoo
     finally:
         pool.end_session(fresh.trace)
     try:
-        return compute_answer(derivation.rule, results.get(derivation.rule.call)), None
+        rule = derivation.rule
+        return compute_answer(rule, results.get(rule.call), results.get(rule.other_call)), None
     except (KeyError, IndexError, TypeError):
         return None, "not_reproducible"
 

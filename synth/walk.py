@@ -24,7 +24,7 @@ from dive.env.trace import ListedTool
 from dive.world import World
 from dive.world.ontology import TYPES, relations_of
 
-from .answers import format_answer, normalise_text
+from .answers import format_answer, normalise_text, parse_number
 from .builtin import Evidence, Step, _freeze, compute_answer, solution_hops
 from .catalog import ToolCatalog
 from .meanings import Fact, Known, ResultReader, _noun_of, meaning_of, render_literal
@@ -482,6 +482,10 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
     tools = {c: len({evidence.calls[h.call].tool for h in hops}) for c, hops in chains.items()}
     candidates.sort(key=lambda f: (f.call in this_round, len(chains[f.call]), tools[f.call], f.kind != "count"),
                     reverse=True)
+    if rng.random() < COMPARE_SHARE:
+        compared = _comparison(evidence, candidates, chains, round_no, rng, check)
+        if compared is not None:
+            return compared
     tried = 0
     for fact in candidates:
         if tried >= 8:
@@ -497,6 +501,59 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
         structure = ("count" if fact.kind == "count" else "multi_hop" if len(hops) > 1 else "lookup")
         derivation = Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
                                 structure=structure)
+        refused = check(derivation) if check else None
+        if refused is None:
+            return derivation
+        evidence.refusals.append(refused)
+    return None
+
+
+#: The share of derivations that first try to compare two facts.
+COMPARE_SHARE = 0.3
+
+
+def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[Any]], round_no: int,
+                rng: random.Random, check: Callable[[Derivation], str | None] | None) -> Derivation | None:
+    """'Which has the greater population, the capital of Chile or the most populous city of Peru?': the same
+    attribute of two different things, found by different calls, so the answer needs both chains. Things known
+    by name are asked 'which'; others 'is it true that ... is greater than ...'. Ties are refused."""
+    by_attribute: dict[tuple[str, str | None], list[Fact]] = {}
+    for fact in facts:
+        about = fact.about
+        if (fact.kind != "field" or about is None or isinstance(fact.value, bool) or parse_number(fact.value) is None
+                or not fact.phrase.startswith("the ") or not fact.phrase.endswith(f" of {about.phrase}")):
+            continue
+        attribute = fact.phrase[len("the "):-len(f" of {about.phrase}")]
+        by_attribute.setdefault((attribute, fact.unit), []).append(fact)
+    def picked_by(fact: Fact) -> bool:  # 'the most populous city' compared by population: true by its description
+        picked = fact.about.picked or {}  # type: ignore[union-attr]
+        return picked.get("by") == fact.path.rsplit(".", 1)[-1]
+
+    pairs = [(attribute, a, b) for (attribute, _), group in by_attribute.items() for a in group for b in group
+             if a.call < b.call and a.about.type == b.about.type  # type: ignore[union-attr]
+             and a.about.identity != b.about.identity and not picked_by(a) and not picked_by(b)]  # type: ignore[union-attr]
+    rng.shuffle(pairs)
+    for attribute, a, b in pairs[:4]:
+        first, second = a.about, b.about
+        hops = sorted({h.call: h for h in [*chains[a.call], *chains[b.call]]}.values(), key=lambda h: h.call)
+        names = [t.keys.get("name") for t in (first, second)]  # type: ignore[union-attr]
+        named = all(n is not None and isinstance(n.value, str) and t.depth >= 1  # type: ignore[union-attr]
+                    for n, t in zip(names, (first, second)))
+        rule = AnswerRule(kind="compare", call=a.call, path=a.path, other_call=b.call, other_path=b.path,
+                          names=[n.value for n in names] if named else None)  # type: ignore[union-attr]
+        try:
+            answer = compute_answer(rule, evidence.calls[a.call].result, evidence.calls[b.call].result)
+        except (KeyError, IndexError, TypeError):
+            continue
+        if named:
+            question = rng.choice(["Which has the greater {attribute}, {a} or {b}?",
+                                   "Of {a} and {b}, which has the greater {attribute}?"])
+        else:
+            question = rng.choice(["Is it true that {pa} is greater than {pb}?", "Is {pa} greater than {pb}?"])
+        question = _cap(question.format(attribute=attribute, a=first.phrase, b=second.phrase,  # type: ignore[union-attr]
+                                        pa=a.phrase, pb=b.phrase))
+        derivation = Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
+                                structure="comparison")
         refused = check(derivation) if check else None
         if refused is None:
             return derivation

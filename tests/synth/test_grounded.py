@@ -58,8 +58,9 @@ def test_multi_hop_tasks_need_every_hop_and_read_as_nested_phrases(synthesized):
     multi = [t for t in synthesized if len(t.solution) >= 2]
     assert multi, "no multi-hop task in 60 configs"
     for task in multi:
-        hops = task.derivation[-1].hops
-        assert any(source.startswith("call:") for hop in hops for source in hop.inputs.values()), task.question
+        hops, rule = task.derivation[-1].hops, task.derivation[-1].rule
+        chained = any(source.startswith("call:") for hop in hops for source in hop.inputs.values())
+        assert chained or (rule.kind == "compare" and rule.call != rule.other_call), task.question
         assert task.verification.accepted and task.verification.replayed
 
 
@@ -150,6 +151,40 @@ def test_figures_over_related_entities_match_the_world_database(worker, world, c
                 assert TYPES[relation(table, "country_code").child].attributes[entry["column"]].additive, fact.phrase
             checked += 1
     assert checked >= 2
+
+
+def test_comparisons_need_both_chains_and_match_the_world_database(worker, world, monkeypatch):
+    """'Which has the greater population, A or B?': the answer is the name of the thing whose value SQL over the
+    world's database finds greater; the solution holds both chains; nothing compared was picked by that value."""
+    from dive.synth import walk
+
+    monkeypatch.setattr(walk, "COMPARE_SHARE", 1.0)
+    tasks = [line.task for line in worker.run(range(200, 240)) if line.task is not None]
+    compared = [t for t in tasks if t.derivation[-1].rule.kind == "compare"]
+    assert len(compared) >= 3, [t.question for t in tasks]
+    checked = 0
+    with sqlite3.connect(world.db_path) as db:
+        for task in compared:
+            rule = task.derivation[-1].rule
+            assert rule.call != rule.other_call
+            calls = {hop.call for hop in task.derivation[-1].hops}
+            assert {rule.call, rule.other_call} <= calls, task.question
+            assert not _RECIPE.search(task.question) and task.question.endswith("?"), task.question
+            if rule.names is None:
+                assert isinstance(task.answer, bool), task.question
+                continue
+            column = rule.path.rsplit(".", 1)[-1]
+            values = []
+            for name in rule.names:
+                rows = [r for entity in TYPES.values() if column in entity.attributes for r in db.execute(
+                    f"SELECT {column} FROM {entity.table} WHERE name = ?", (name,))]
+                values.append(rows[0][0] if len(rows) == 1 else None)
+            if None in values:
+                continue  # a name several rows share: the tools told them apart by key
+            assert task.answer == rule.names[0 if values[0] > values[1] else 1], task.question
+            assert task.answer not in task.question
+            checked += 1
+    assert checked >= 1
 
 
 def test_one_item_of_its_sort_is_picked_and_the_sort_is_no_answer():

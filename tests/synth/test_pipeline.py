@@ -48,11 +48,12 @@ def test_synth_50_yields_verified_tasks_a_fresh_replay_reproduces(run50, world):
         async with ClientPool(dive_config(servers, world=world.root)) as pool:  # a real transport: stdio
             for task in tasks:
                 session = pool.open_session()
-                last = None
+                results = {}
                 for index in task.solution:
                     call = task.evidence.calls[index]
-                    last = await session.call(call.tool, call.arguments, server=call.server)
-                answer = compute_answer(task.derivation[-1].rule, last.result)
+                    results[index] = (await session.call(call.tool, call.arguments, server=call.server)).result
+                rule = task.derivation[-1].rule  # a comparison reads two calls' results
+                answer = compute_answer(rule, results[rule.call], results.get(rule.other_call))
                 reproduced += answers_match(answer, task.answer, task.matcher)
         return reproduced
 
