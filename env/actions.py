@@ -68,7 +68,8 @@ def parse_action(text: Any) -> Action:
                 errors.append(error)
         if TOOL_CALL_CLOSE not in text.split(TOOL_CALL_OPEN)[-1]:
             errors.append(f"tool call {len(blocks)} has no closing {TOOL_CALL_CLOSE}")
-        return Action(kind="tool_calls" if calls else "malformed", calls=calls, errors=errors)
+        # Built without validation: every field is already of its type here, and this runs at every step.
+        return Action.model_construct(kind="tool_calls" if calls else "malformed", calls=calls, errors=errors)
 
     answer = _ANSWER_RE.search(text)
     if answer is not None:
@@ -155,4 +156,4 @@ def _call_from_object(value: Any, *, where: str) -> tuple[ParsedCall | None, str
         arguments = {}
     if not isinstance(arguments, dict):
         return None, f"{where} ({name}): \"arguments\" must be a JSON object, got {type(arguments).__name__}"
-    return ParsedCall(name=name.strip(), arguments=arguments), None
+    return ParsedCall.model_construct(name=name.strip(), arguments=arguments), None  # checked above
