@@ -34,6 +34,8 @@ from dive.synth.records import Task
 
 from .actions import Action, parse_action
 from .chat_format import (
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
     content_text,
     render_tool_response,
     render_transcript,
@@ -54,6 +56,9 @@ from .trace import ListedTool, ToolCallRecord, Trace, canonical_json
 OBSERVATION_MAX_CHARS = 262_144
 ACTION_MAX_CHARS = 65_536
 TRUNCATION_MARKER = "\n[... truncated: {dropped} more characters]"
+#: Checks of a call's arguments against its tool's schema an env remembers (by tool and arguments) at most.
+VERDICTS_KEPT = 4096
+_UNCHECKED = object()
 
 
 StepResult = tuple[str, float, bool, bool, dict[str, Any]]
@@ -126,6 +131,7 @@ class _DiveCore:
                                         "allow_writes": allow_writes})
         self._tools: dict[str, ListedTool] = {}
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
+        self._verdicts: dict[tuple[str, str], str | None] = {}
         self._nonce = uuid.uuid4().hex[:12]
         self.observation_space = AnyText(OBSERVATION_MAX_CHARS)
         self.action_space = AnyText(ACTION_MAX_CHARS)
@@ -203,12 +209,13 @@ class _DiveCore:
             self._messages.append({"role": "user", "content": error})
             return error, True
         call_ids = [f"call_{self._turn}_{n}" for n in range(len(parsed.calls))]
+        texts = [json.dumps(c.arguments) for c in parsed.calls]
         self._messages.append({"role": "assistant", "content": _reasoning(action), "tool_calls": [
-            {"id": cid, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
-            for cid, c in zip(call_ids, parsed.calls)]})
+            {"id": cid, "type": "function", "function": {"name": c.name, "arguments": text}}
+            for cid, c, text in zip(call_ids, parsed.calls, texts)]})
         blocks = [render_tool_response("Error: " + e) for e in parsed.errors]
-        for call_id, call in zip(call_ids, parsed.calls):
-            problem = self._refuse(call.name, call.arguments)
+        for call_id, call, text in zip(call_ids, parsed.calls, texts):
+            problem = self._refuse(call.name, call.arguments, text)
             content: str | list[dict[str, Any]]
             if problem is not None:
                 malformed = True
@@ -241,20 +248,32 @@ class _DiveCore:
             return self.tasks[int(options["task_index"]) % len(self.tasks)]
         return self.tasks[int(rng.integers(len(self.tasks)))]
 
-    def _refuse(self, name: str, arguments: dict[str, Any]) -> str | None:
-        """Why a call is refused before it reaches a server (an unknown tool, arguments off its schema)."""
+    def _refuse(self, name: str, arguments: dict[str, Any], arguments_json: str) -> str | None:
+        """Why a call is refused before it reaches a server (an unknown tool, arguments off its schema).
+
+        `arguments_json` is `json.dumps(arguments)`: the verdict on the same arguments is remembered by it, since
+        a schema check is one of a step's larger costs of its own (jsonschema: about 8 us) and policies repeat
+        their calls."""
         assert self.task is not None
         if name not in self.task.toolset:
             return f"unknown tool {name!r}: this task's tools are {', '.join(self.task.toolset)}"
+        key = (name, arguments_json)
+        verdict = self._verdicts.get(key, _UNCHECKED)
+        if verdict is not _UNCHECKED:
+            return verdict
         validator = self._validators.get(name)
         if validator is None:
             schema = self._tools[name].input_schema or {"type": "object"}
             validator = self._validators[name] = jsonschema.validators.validator_for(schema)(schema)
         problems = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+        verdict = None
         if problems:
             where = "/".join(str(p) for p in problems[0].path)
-            return f"bad arguments for {name}: {problems[0].message}" + (f" (at {where})" if where else "")
-        return None
+            verdict = f"bad arguments for {name}: {problems[0].message}" + (f" (at {where})" if where else "")
+        if len(self._verdicts) >= VERDICTS_KEPT:
+            self._verdicts.clear()
+        self._verdicts[key] = verdict
+        return verdict
 
     def _content(self, record: ToolCallRecord) -> str | list[dict[str, Any]]:
         """A call's tool-message content: its text, or (for a result that holds images, audio or resources) its
@@ -274,7 +293,7 @@ class _DiveCore:
 
         if any(item.type != "text" for item in record.content):
             return result_parts(record.content, clip, record.result)
-        return clip(json.dumps(record.result, ensure_ascii=False) if record.result is not None else record.text)
+        return clip(_result_json(record.result) if record.result is not None else record.text)
 
     def _clip(self, text: str) -> str:
         if len(text) <= OBSERVATION_MAX_CHARS:
@@ -489,9 +508,18 @@ class AsyncDiveEnv(_DiveCore):
             self._hub.pool.end_session(self._trace)
 
 
+#: `json.dumps(value, ensure_ascii=False)`, without making an encoder at every call.
+_result_json = json.JSONEncoder(ensure_ascii=False).encode
+_TOOL_CALL_BLOCK = re.compile(r"<tool_call>.*?(</tool_call>|$)", re.S)
+
+
 def _reasoning(action: str) -> str:
     """The text of a turn outside its tool-call blocks (what a model wrote around its calls)."""
-    return re.sub(r"<tool_call>.*?(</tool_call>|$)", "", action, flags=re.S).strip()
+    bare = action.strip()
+    if (bare.startswith(TOOL_CALL_OPEN) and bare.endswith(TOOL_CALL_CLOSE)
+            and bare.count(TOOL_CALL_OPEN) == 1 == bare.count(TOOL_CALL_CLOSE)):
+        return ""  # one call block and nothing else, as most turns are: no pattern to run
+    return _TOOL_CALL_BLOCK.sub("", action).strip()
 
 
 def _embedded_servers(servers: Any) -> dict[str, Any] | None:

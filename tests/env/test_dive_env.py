@@ -129,6 +129,42 @@ def test_arguments_off_the_schema_are_refused_before_the_server(env, tasks):
     assert info["trace"].calls == []
 
 
+def test_the_same_arguments_get_the_same_verdict_on_every_turn(env, tasks):
+    task = next(t for t in tasks if t.solution)
+    name = task.diversity.call_sequence[0]
+    env.reset(options={"task_id": task.id})
+    bad = render_tool_call(name, {"no_such_argument": 1})
+    first, *_ = env.step(bad)
+    again, reward, *_, info = env.step(bad)
+    assert again == first and f"bad arguments for {name}" in again and reward < 0
+    assert info["trace"].calls == []
+
+
+def test_envs_stepped_from_several_threads_at_once_each_get_their_own_results():
+    """Envs of a process share one pool; blocking steps made from several threads at once each get their own
+    calls' results, in their own traces."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    task = scaffold_task("plain-echo", ["echo"], "Echo 'hi'.", "hi")
+    envs = [gym.make("DIVE-v0", tasks=[task], servers=PLAIN_CONFIG, max_turns=30) for _ in range(4)]
+
+    def play(n: int) -> tuple[list[str], Trace]:
+        envs[n].reset(seed=n)
+        seen = [envs[n].step(render_tool_call("echo", {"text": f"{n}-{turn}"}))[0] for turn in range(20)]
+        return seen, envs[n].step(render_answer("hi"))[4]["trace"]
+
+    try:
+        assert len({id(env.unwrapped._hub) for env in envs}) == 1
+        with ThreadPoolExecutor(4) as threads:
+            played = list(threads.map(play, range(4)))
+        for n, (seen, trace) in enumerate(played):
+            assert all(f'"{n}-{turn}"' in observation for turn, observation in enumerate(seen))
+            assert [call.arguments["text"] for call in trace.calls] == [f"{n}-{turn}" for turn in range(20)]
+    finally:
+        for env in envs:
+            env.close()
+
+
 def test_max_turns_truncates(synth_tasks, tasks):
     env = gym.make("DIVE-v0", tasks=str(synth_tasks), transport="inprocess", max_turns=2)
     try:

@@ -125,6 +125,10 @@ def test_sync_pool_for_synchronous_callers():
     with SyncClientPool(stdio_config()) as pool:
         assert pool.call("echo", {"text": "sync"}).result == {"text": "sync"}
         assert len(pool.trace.calls) == 1
+        with pytest.raises(PoolError, match="unknown tool"):  # what the pool raises reaches the caller
+            pool.call("no_such_tool", {})
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.call("echo", {"text": "late"})
 
 
 async def test_a_stopped_server_is_killed_and_restarted_like_a_crashed_one():
