@@ -16,7 +16,7 @@ Every figure below is measured in one run, so ratios compare like with like:
   across two async vector-env workers (where `info` crosses a process boundary every step).
 - Vector envs: steps per second of `gym.make_vec(..., vectorization_mode="async")` with 1, 2 and 4 envs.
 
-    .venv/bin/python bench/env_step.py [--calls 300] [--seconds 4] [--tasks DIR] [--openenv-venv DIR]
+    .venv/bin/python bench/env_step.py [--calls 300] [--seconds 4] [--tasks DIR] [--openenv-venv DIR] [--latency-only]
 """
 
 from __future__ import annotations
@@ -284,6 +284,8 @@ def main() -> None:
     parser.add_argument("--tasks", default=None, help="a dive synth folder (default: the default training set)")
     parser.add_argument("--openenv-venv", type=Path, default=Path(tempfile.gettempdir()) / "dive-bench-openenv",
                         help="a virtualenv with openenv-core (made there if missing)")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="print the step latency table and stop (no OpenEnv, rates, cost by turn or vector envs)")
     opts = parser.parse_args()
 
     world = ensure_world()
@@ -335,6 +337,8 @@ def main() -> None:
     for name, raw_ms, step_ms, async_ms in rows:
         r, s, a = statistics.median(raw_ms), statistics.median(step_ms), statistics.median(async_ms)
         print(f"{name:<22} {r:>8.3f} {s:>8.3f} {s / r:>8.2f}x {a:>11.3f} {a / r:>9.2f}x")
+    if opts.latency_only:
+        return
     echo_raw, echo_step, echo_async = (statistics.median(x) for x in rows[0][1:])
     openenv = openenv_figures(opts.openenv_venv, opts.calls)
     if isinstance(openenv, str):
