@@ -29,7 +29,8 @@ _LEADS_NOUN_PHRASE = {"of", "in", "to", "from", "at", "by", "and", "for", "with"
 _VIA = re.compile(r"^(\w+)\((\w+)\) -> (\w+)\((\w+)\)$")
 
 
-_NOUNS = {"csv_column": "column", "python_file": "Python file", "archive_member": "archive member", "media": "media file"}
+_NOUNS = {"csv_column": "column", "python_file": "Python file", "csv_file": "CSV file", "archive_member": "archive member",
+          "media": "media file"}
 
 
 def _noun_of(kind: str) -> str:

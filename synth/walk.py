@@ -137,9 +137,9 @@ def seed_known(seed: SeedEntity, label: str) -> Known:
 
 
 _SUFFIXES = {"image": (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"), "audio": (".wav",),
-             "python_file": (".py",)}
+             "python_file": (".py",), "csv_file": (".csv",)}
 #: Thing types that are kinds of workspace file: a file of the right suffix can go where one is taken.
-_FILE_KINDS = {"file", "media", "image", "audio", "python_file"}
+_FILE_KINDS = {"file", "media", "image", "audio", "python_file", "csv_file"}
 
 
 def _compatible(wanted: str, thing: Known) -> bool:
@@ -307,6 +307,7 @@ class MeaningExplorer:
         schema = tool.input_schema or {}
         props = schema.get("properties") or {}
         required = set(schema.get("required") or [])
+        takes = (meaning_of(tool) or {}).get("takes") or {}
         examples = [e for e in tool.dive.get("examples") or [] if isinstance(e, dict)]
         compatible = [e for e in examples if all(k in props for k in e)]
         example = self.rng.choice(compatible) if compatible else {}
@@ -323,8 +324,8 @@ class MeaningExplorer:
                     arguments[param] = min(int(props[param]["maximum"]), _MAX_LIST)
                 continue
             if param in required:
-                if param not in example or not same_table:
-                    return None
+                if param not in example or not same_table or param in takes:
+                    return None  # a thing the tool takes comes from the walk, never from a self-test example
                 arguments[param] = example[param]
         return arguments
 

@@ -252,7 +252,7 @@ class CsvDescription(BaseModel):
     ragged_rows: int = Field(description="Rows whose field count differed from the header (padded or cut)")
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("row_count", "the number of data rows in {path}"), Fact("column_count", "the number of columns in {path}")), items=(Items("columns", phrase="the columns of {path}", total="column_count", name="name", name_type="csv_column", name_by="name", attributes={"distinct": "number of distinct values", "non_empty": "number of non-empty values"}),)), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("csv_file", "path")}, facts=(Fact("row_count", "the number of data rows in {path}"), Fact("column_count", "the number of columns in {path}")), items=(Items("columns", phrase="the columns of {path}", total="column_count", name="name", name_type="csv_column", name_by="name", attributes={"distinct": "number of distinct values", "non_empty": "number of non-empty values"}),)), kind="retrieval", examples=[
     Example({"path": "data/elements.csv"},
             lambda r: r["row_count"] == 118 and [c["name"] for c in r["columns"]] == ["number", "symbol", "name", "mass", "density"]
             and r["columns"][0]["type"] == "integer" and r["columns"][3]["type"] == "number"),
@@ -290,7 +290,7 @@ class CsvRows(BaseModel):
     has_more: bool = Field(description="True when more matching rows follow the ones returned")
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, items=(Items("rows", phrase="the rows of {path}", filters="where", total="matched", complete_unless="has_more", name="name"),)), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("csv_file", "path")}, items=(Items("rows", phrase="the rows of {path}", filters="where", total="matched", complete_unless="has_more", name="name"),)), kind="retrieval", examples=[
     Example({"path": "data/elements.csv", "where": [{"column": "symbol", "op": "==", "value": "Fe"}]},
             lambda r: r["matched"] == 1 and r["rows"][0]["name"] == "Iron" and r["rows"][0]["number"] == 26),
     Example({"path": "data/elements.csv", "columns": ["name", "density"], "sort_by": "density", "descending": True, "limit": 3},
@@ -370,7 +370,7 @@ def _round(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else round(x, 6)
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path"), "column": Takes("csv_column", "name")}, facts=(Fact("non_empty", "the number of rows of {path} with a value in column {column}"), Fact("empty", "the number of rows of {path} whose {column} is empty"), Fact("distinct", "the number of distinct values of {column} in {path}"), Fact("min", "the lowest {column} in {path}"), Fact("max", "the highest {column} in {path}"), Fact("sum", "the total of {column} over all rows of {path}"), Fact("mean", "the average {column} in {path}"), Fact("median", "the median {column} in {path}"), Fact("stdev", "the sample standard deviation of {column} in {path}")), items=(Items("top_values", phrase="the most frequent values of {column} in {path}", total="distinct", name="value", attributes={"count": "number of rows"}),)), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("csv_file", "path"), "column": Takes("csv_column", "name")}, facts=(Fact("non_empty", "the number of rows of {path} with a value in column {column}"), Fact("empty", "the number of rows of {path} whose {column} is empty"), Fact("distinct", "the number of distinct values of {column} in {path}"), Fact("min", "the lowest {column} in {path}"), Fact("max", "the highest {column} in {path}"), Fact("sum", "the total of {column} over all rows of {path}"), Fact("mean", "the average {column} in {path}"), Fact("median", "the median {column} in {path}"), Fact("stdev", "the sample standard deviation of {column} in {path}")), items=(Items("top_values", phrase="the most frequent values of {column} in {path}", total="distinct", name="value", attributes={"count": "number of rows"}),)), kind="processing", examples=[
     Example({"path": "data/elements.csv", "column": "mass"},
             lambda r: r["type"] == "number" and r["min_row"]["name"] == "Hydrogen" and r["non_empty"] == 118),
     Example({"path": "data/stocks/MSFT.csv", "column": "price", "where": [{"column": "date", "op": "startswith", "value": "2009"}]},
@@ -438,7 +438,7 @@ class GroupResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, items=(Items("groups", phrase="the groups of rows of {path} by {group_by}", total="total_groups", complete_unless="truncated", name="key", attributes={"rows": "number of rows", "value": "{aggregate} of {value_column}"}),)), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("csv_file", "path")}, items=(Items("groups", phrase="the groups of rows of {path} by {group_by}", total="total_groups", complete_unless="truncated", name="key", attributes={"rows": "number of rows", "value": "{aggregate} of {value_column}"}),)), kind="processing", examples=[
     Example({"path": "data/companies.csv", "group_by": ["sector"]},
             lambda r, w: sum(g["rows"] for g in r["groups"]) == 300 and r["groups"][0]["value"] >= r["groups"][-1]["value"]),
     Example({"path": "data/products.csv", "group_by": ["category"], "value_column": "unit_price", "aggregate": "max", "sort": "group",

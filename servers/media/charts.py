@@ -444,7 +444,7 @@ def _stock_csv_check(r: dict, world) -> bool:
     return _size_ok(r) and abs(summary["max"] - high) < 1e-6 and abs(summary["min"] - low) < 1e-6
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, items=(Items("series", phrase="the columns {y_columns} of {path}", name="label", attributes={"max": "largest value", "min": "smallest value", "mean": "mean value", "first": "first value", "last": "last value", "x_at_max": "x value where it is largest", "x_at_min": "x value where it is smallest"}),)), 
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("csv_file", "path")}, items=(Items("series", phrase="the columns {y_columns} of {path}", name="label", attributes={"max": "largest value", "min": "smallest value", "mean": "mean value", "first": "first value", "last": "last value", "x_at_max": "x value where it is largest", "x_at_min": "x value where it is smallest"}),)), 
     kind="processing",
     writes=True,
     examples=[Example({"path": "data/stocks/MSFT.csv", "x_column": "date", "y_columns": ["price"], "title": "MSFT"},

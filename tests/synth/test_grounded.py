@@ -314,6 +314,19 @@ def test_the_held_out_split_is_made_the_same_way(world):
         assert task.verification.accepted
 
 
+def test_things_a_tool_takes_come_from_the_walk_and_fit_its_kind(worker):
+    """A file found by the walk is compared with another found thing, never with a self-test example's file; a CSV
+    tool takes only a CSV file."""
+    from dive.synth.walk import _compatible
+
+    walker = MeaningExplorer(worker.catalog, ["diff_files", "csv_describe"], random.Random(0), index=worker.index)
+    assert walker._arguments(worker.catalog.tools["diff_files"], {"a": "notes/todo.md"}) is None
+    assert walker._arguments(worker.catalog.tools["diff_files"], {"a": "x.md", "b": "y.md"}) is not None
+    note = Known("file", {"path": Value("notes/todo.md", "path", "call:1:entries[0].path", 1)}, "the largest file", 1)
+    table = Known("file", {"path": Value("data/airports.csv", "path", "call:1:entries[1].path", 1)}, "the file", 1)
+    assert not _compatible("csv_file", note) and _compatible("csv_file", table) and _compatible("file", note)
+
+
 def test_index_names_things_and_swaps_by_type(world):
     index = WorldIndex(world)
     assert index.name_of("country", "code", "CL") == "Chile"
