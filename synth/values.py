@@ -40,7 +40,15 @@ SYNONYMS: list[set[str]] = [
     {"date", "day", "when"},
     {"year"},
     {"number", "count", "amount", "value", "quantity"},
+    {"commit", "sha", "revision", "rev", "hash", "ref"},
+    {"entity", "node", "item"},
 ]
+
+#: Words of an argument's description that say nothing of what it takes.
+_DESCRIPTION_STOPWORDS = {"the", "a", "an", "of", "to", "for", "in", "on", "at", "by", "with", "and", "or", "is", "be",
+                          "that", "this", "which", "should", "not", "do", "does", "if", "no", "any", "anything",
+                          "pass", "param", "parameter", "specified", "value", "given", "use", "used", "e", "g", "it",
+                          "its", "as", "from", "into", "whether", "optional", "default", "number", "string"}
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -57,8 +65,32 @@ def _synonym_groups(words: set[str]) -> set[int]:
 @functools.lru_cache(maxsize=16384)
 def _name_words(name: str) -> tuple[str, frozenset[str], frozenset[int]]:
     """A name's lower-case form, word tokens and synonym groups (each name is met over and over)."""
-    lower, words = name.lower(), frozenset(tokens(name))
+    lower, words = name.lower(), tokens(name)
+    words = frozenset(words | {_singular(w) for w in words})  # `names` takes what a `name` field holds
     return lower, words, frozenset(_synonym_groups(words | {lower}))
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+@functools.lru_cache(maxsize=16384)
+def description_affinity(description: str, key: str) -> float:
+    """How well a field named `key` fits an argument described as `description` (servers we did not write
+    often name an argument vaguely and say what it takes in its description: "The commit sha that branch
+    should contain"). 1.5 when the description names what the field holds, else 0: enough to fill an argument
+    the tool needs, never enough to add an optional one (a filter the question would then have to state)."""
+    if not description or not key:
+        return 0.0
+    words = {_singular(w) for w in tokens(description)} - _DESCRIPTION_STOPWORDS
+    _, key_words, key_groups = _name_words(key)
+    if words & set(key_words) or _synonym_groups(words) & key_groups:
+        return 1.5
+    return 0.0
 
 
 # Filling arguments asks the same (argument, field) pairs again and again, some thousands of them in a run
@@ -157,6 +189,7 @@ _SHAPES = [
     ("path", re.compile(r"^[\w.~-]+(/[\w.-]+)+/?$|^[\w-]+\.[A-Za-z0-9]{1,5}$")),
     ("glob", re.compile(r"[*?]")),
     ("code", re.compile(r"^[A-Z0-9]{1,4}$")),
+    ("sha", re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")),
     ("id", re.compile(r"^[a-z]{1,3}\d{3,}$|^\d{5,}$")),
     ("ident", re.compile(r"^[a-z][a-z0-9_]*$")),
 ]
@@ -198,6 +231,9 @@ def _type_fits(schema: dict[str, Any], value: Any) -> Any:
     kinds = kinds if isinstance(kinds, list) else [kinds]
     if "enum" in schema:
         return value if value in schema["enum"] else None
+    if kinds == ["array"] and isinstance(schema.get("items"), dict) and not isinstance(value, (dict, list)):
+        item = _type_fits(schema["items"], value)  # a list of names takes one name
+        return [item] if item is not None else None
     if kinds == [None]:  # no declared type (e.g. inside an example structure): keep the value's own type
         return value
     if "integer" in kinds:
@@ -248,14 +284,15 @@ def _best(name: str, schema: dict[str, Any], example: Any, values: list[Value], 
     want = shape(example) if example is not None else None
     free = name.lower() in FREE_TEXT
     scored: list[tuple[float, int, Value, Any]] = []
+    description = str(schema.get("description") or "")
     for i, value in enumerate(values):
-        affinity = name_affinity(name, value.key)
+        affinity = max(name_affinity(name, value.key), description_affinity(description, value.key))
         if affinity < 1.0 and not free:
             continue  # the cheapest test first: most values are named unlike the argument
         fitted = _type_fits(schema, value.value)
         if fitted is None:
             continue
-        got = shape(fitted)
+        got = shape(fitted[0] if isinstance(fitted, list) and not isinstance(value.value, list) else fitted)
         if want == "path" == got and _suffix(example) != _suffix(fitted):
             continue  # a .csv where the example reads a .py: another kind of file than the tool takes
         if want is not None and got != want and not (want == "number" and got == "number"):
@@ -330,7 +367,9 @@ def fill_arguments(
             continue  # e.g. `path` beside the example's `code`: the tool takes one or the other
         if found is not None and (not extra or found[0] >= 3.0):
             arguments[param] = found[2]
-            sources[param] = found[1]
+            # one value given as a list of one: it flows into the list's first place
+            wrapped = isinstance(found[2], list) and not isinstance(found[1].value, list)
+            sources[f"{param}[0]" if wrapped else param] = found[1]
         elif param in example:
             arguments[param] = sample
         elif param in required:
