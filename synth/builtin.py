@@ -3,25 +3,28 @@
 Exploration calls tools from the sampled toolset, filling their arguments from the seed and from
 values earlier calls produced, so data really flows between calls. Each round goes deeper (it must
 consume an output of the previous round) or broader (a new branch from anything found so far).
-Derivation composes a question from the chain of calls that leads to an answer value.
+Derivation asks about the value the chain of calls leads to, in the words the servers publish (tool
+descriptions, output-schema field descriptions; see `phrasing`), never naming a tool, a step or a result.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from dive.env.pool import PoolSession
-from dive.env.trace import ToolCallRecord
+from dive.env.trace import ListedTool, ToolCallRecord
 
+from . import phrasing
 from .answers import normalise_text, parse_number
 from .catalog import ToolCatalog
 from .records import AnswerRule, Derivation, Hop, SeedEntity
-from .values import Value, fill_arguments, flatten, get_path, seed_values, tokens
+from .values import CONTROL, Value, fill_arguments, flatten, get_path, seed_values, shape, tokens
 
 #: Words of result fields that tally matches: a zero there means the look-up found nothing.
 _TALLY_WORDS = {"match", "matches", "matched", "total", "count", "found", "hits", "results", "rows", "returned",
@@ -68,6 +71,11 @@ class Evidence:
     """What the evidence states (`dive.synth.meanings.Fact`), in call order."""
     given: dict[int, dict[str, Any]] = field(default_factory=dict)
     """call -> argument -> the known thing it was given."""
+    tools: dict[int, ListedTool] = field(default_factory=dict)
+    """call -> the tool as listed (its descriptions and schemas are what questions are phrased from)."""
+    picks: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict)
+    """'call:<i>:<list>[<k>]' -> the ways to name that list item by values no other item of the list shares
+    (the keys used, and the phrase)."""
 
     @property
     def calls(self) -> list[ToolCallRecord]:
@@ -81,8 +89,12 @@ class BuiltinExplorer:
     """Explores a toolset from a seed, round by round."""
 
     def __init__(self, catalog: ToolCatalog, toolset: list[str], rng: random.Random, *, max_steps: int = 3,
-                 misses: int = 2) -> None:
+                 misses: int = 2, barren: set[str] | None = None) -> None:
         self.catalog = catalog
+        self.barren = barren if barren is not None else set()
+        """Calls (tool and arguments) that answered with nothing to derive from, shared by a worker's explorers:
+        asked again, they are counted as the miss they would be without being made (a demo tool may take ten
+        seconds to say nothing)."""
         self.toolset = toolset
         self.rng = rng
         self.max_steps = max_steps
@@ -111,24 +123,35 @@ class BuiltinExplorer:
                 break
             if self.catalog.tools[name].writes and self.rng.random() < 0.85:
                 continue  # state-changing tools are explored, but rarely: their results describe the change
-            filled = fill_arguments(self.catalog.tools[name], name, pool_values, self.rng, must_use_call=frontier)
-            if filled is None or not filled.sources:
+            listed = self.catalog.tools[name]
+            filled = fill_arguments(listed, name, pool_values, self.rng, must_use_call=frontier)
+            # A tool that needs nothing (a whole graph, a listing) is a look-up of its own; any other call must
+            # take something that was found or given.
+            needs = bool((listed.input_schema or {}).get("required"))
+            if filled is None or (not filled.sources and (needs or frontier is not None)):
                 continue
             key = (filled.tool.name, _freeze(filled.arguments))
             if key in seen:
                 continue
             seen.add(key)
+            if repr(key) in self.barren:
+                missed += 1
+                continue
             record = await evidence.session.call(name, filled.arguments)
+            evidence.tools[record.index] = listed
             # A look-up that found nothing is no evidence; a processing tool's empty result is a fact ("no lint").
             lookup = self.catalog.kind_of(name) == "retrieval"
             data = record.structured()  # a text result with a plain structure (JSON, key: value lines) counts too
+            if data is None and not record.is_error:
+                self.barren.add(repr(key))
             ok = data is not None and not (lookup and found_nothing(data))
             step = Step(record.index, round_no, filled.sources, ok=ok)
             evidence.steps.append(step)
             if not step.ok:  # a look-up that found nothing spends a miss, not the round's budget
                 missed += 1
             else:
-                found = flatten(data, record.index, _leaves(filled.arguments))
+                found = describe_items(evidence, data, record.index, flatten(data, record.index,
+                                                                             _leaves(filled.arguments)))
                 evidence.values.extend(found)
                 if round_no > 0:
                     pool_values.extend(v for v in found if v.siblings == 1)
@@ -150,6 +173,73 @@ def found_nothing(result: dict[str, Any]) -> bool:
         return not all(tallies)
     lists = [v for v in result.values() if isinstance(v, list)]
     return bool(lists) and not any(lists)
+
+
+def _item_paths(result: Any, path: str = "") -> list[tuple[str, list[Any]]]:
+    """(path, list) of every list of records in a result, top level and inside a record."""
+    found = []
+    if isinstance(result, dict):
+        for key, value in result.items():
+            found += _item_paths(value, f"{path}.{key}" if path else key)
+    elif isinstance(result, list) and result and all(isinstance(i, dict) for i in result):
+        found.append((path, result))
+        if len(result) == 1:
+            found += _item_paths(result[0], f"{path}[0]")
+    return found
+
+
+def _pickable(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and 0 < len(str(value)) <= 60 \
+        and "\n" not in str(value) and phrasing.REDACTED not in str(value)
+
+
+def describe_items(evidence: Evidence, result: dict[str, Any], call: int, values: list[Value]) -> list[Value]:
+    """Name each item of a result's lists by values no other item shares (the entity "Ada", the commit whose
+    message is "Fix typo"), record those names in `evidence.picks`, and return `values` with the values of
+    such items made unambiguous: a definite description picks one item, so what it holds may flow on."""
+    tool = evidence.tools.get(call)
+    described: dict[str, set[str]] = {}
+    if tool is None or not is_listing(evidence.calls[call].arguments):
+        return values  # unique within a search's hits is no description of one thing: the search scopes it
+    for path, items in _item_paths(result):
+        if len(items) == 1:
+            continue
+        keys = list(dict.fromkeys(k for item in items for k in item))
+        unique = [k for k in keys if all(_pickable(i.get(k)) for i in items)
+                  and len({str(i[k]) for i in items}) == len(items)]
+        # a name first, then words (a message), then anything else (a date, a number)
+        unique.sort(key=lambda k: (k.lower() not in phrasing.NAME_KEYS, shape(items[0][k]) != "text", keys.index(k)))
+        shared = [k for k in keys if all(_pickable(i.get(k)) for i in items)]
+        pairs = [(a, b) for a in shared for b in shared if a < b and len({(str(i[a]), str(i[b])) for i in items})
+                 == len(items) and a not in unique and b not in unique]
+        first = next(iter(items[0]), "")
+        for number, item in enumerate(items):
+            noun = phrasing.item_noun(path, item)
+            ways: list[tuple[tuple[str, ...], str]] = []
+            for chosen in [(k,) for k in unique if k != first or len(unique) == 1][:3] + pairs[:2]:
+                phrase = phrasing.pick_phrase(noun, item, list(chosen), tool, path)
+                if phrase:
+                    ways.append((chosen, phrase))
+            if ways:
+                evidence.picks[f"call:{call}:{path}[{number}]"] = ways
+                # a field of the item is unambiguous where a description not using it picks the item
+                described[f"{path}[{number}]"] = ({k for k in item if any(k not in keys for keys, _ in ways)},
+                                                  len(items))
+    if not described:
+        return values
+    out = []
+    for v in values:
+        keys, count = described.get(_parent(v.path), ((), 1))
+        # one of several observations of a described entity is still one of several
+        out.append(dataclasses.replace(v, siblings=max(1, v.siblings // count)) if _leaf(v.path) in keys else v)
+    return out
+
+
+def is_listing(arguments: dict[str, Any]) -> bool:
+    """Whether a call lists what there is (it was given nothing, or only places and page sizes) rather than
+    searching or filtering: only a listing's items can be told apart by what no other item shares."""
+    return all(name.lower() in CONTROL or isinstance(v, bool) or (isinstance(v, str) and v.startswith("/"))
+               for name, v in arguments.items())
 
 
 def _leaves(node: Any) -> list[Any]:
@@ -209,17 +299,8 @@ def compute_answer(rule: AnswerRule, result: dict[str, Any] | None, other: dict[
     return round(value, 6) if isinstance(value, float) else value
 
 
-def humanize(name: str) -> str:
-    """'country_code' -> 'country code', 'listDirectory' -> 'list directory'."""
-    return re.sub(r"[_\s]+", " ", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)).strip().lower()
-
-
 def _leaf(path: str) -> str:
     return re.sub(r"\[\d+\]", "", path.rsplit(".", 1)[-1])
-
-
-def _render_value(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _set_path(node: Any, path: str, value: Any) -> None:
@@ -233,51 +314,179 @@ def _set_path(node: Any, path: str, value: Any) -> None:
         node[last] = value
 
 
-def render_question(seed: SeedEntity, hops: list[Hop], arguments: dict[int, dict[str, Any]], rule: AnswerRule,
-                    rng: random.Random) -> str:
-    """A question that names every hop by its action and where its inputs come from, never by their values
-    when those came from another call (the solver must make that call)."""
-    position = {hop.call: i + 1 for i, hop in enumerate(hops)}
+def _parent(path: str) -> str:
+    """The record a path's field belongs to ('entities[0].name' -> 'entities[0]', 'author' -> '')."""
+    return path.rsplit(".", 1)[0] if "." in path else ""
 
-    def reference(source: str) -> str:
-        producer, path = int(source.split(":", 2)[1]), source.split(":", 2)[2]
-        return f"the {humanize(_leaf(path))} found in step {position[producer]}"
 
-    sentences = []
-    for i, hop in enumerate(hops, start=1):
-        parts = []
-        for param, value in sorted(arguments[hop.call].items()):
-            source = hop.inputs.get(param)
-            nested = {k: v for k, v in hop.inputs.items() if k.startswith((f"{param}.", f"{param}[")) and
-                      v.startswith("call:")}
-            if source and source.startswith("call:"):
-                parts.append(f"{humanize(param)} set to {reference(source)}")
-            elif nested:
-                shown = json.loads(json.dumps(value))
-                for key, src in nested.items():
-                    _set_path(shown, key[len(param):].lstrip("."), f"<{reference(src)}>")
-                parts.append(f"{humanize(param)} {json.dumps(shown, ensure_ascii=False)}")
+class _Phraser:
+    """Phrases for the values and records of one evidence trace, in the servers' own words (see `phrasing`)."""
+
+    def __init__(self, evidence: Evidence, hops: list[Hop]) -> None:
+        self.evidence = evidence
+        self.hops = {hop.call: hop for hop in hops}
+
+    def arguments(self, call: int) -> list[phrasing.Argument]:
+        """The call's arguments, each with the phrase of the value that flowed into it (if one did)."""
+        record, tool = self.evidence.calls[call], self.evidence.tools.get(call)
+        props = ((tool.input_schema if tool else {}) or {}).get("properties") or {}
+        hop = self.hops.get(call)
+        shown = []
+        for name, value in sorted(record.arguments.items()):
+            flowed = None
+            sources = {k: v for k, v in (hop.inputs if hop else {}).items()
+                       if (k == name or k.startswith((f"{name}[", f"{name}."))) and v.startswith("call:")}
+            if sources:
+                if len(sources) > 1 or isinstance(value, dict):
+                    raise phrasing.Unphrasable(f"{name} holds a structure with values from elsewhere")
+                producer, path = next(iter(sources.values())).split(":", 2)[1:]
+                flowed = self.value(int(producer), path)
+                if flowed is None:
+                    raise phrasing.Unphrasable(f"no words for what flowed into {name}")
+            description = str((props.get(name) or {}).get("description") or "")
+            shown.append(phrasing.Argument(name, value, description, flowed))
+        return shown
+
+    def record(self, call: int, path: str, field: str | None) -> tuple[str | None, str | None]:
+        """(where, what) of the record at `path` of a call's result: the place the call looked in, and the
+        record itself ('the commit whose message is "x"', 'the entity "Ada"', 'the city "Chicago"'), without
+        using `field` (the value asked about) to name it."""
+        arguments = self.arguments(call)
+        where, what = phrasing.subject_phrase(arguments)
+        if path:
+            ways = self.evidence.picks.get(f"call:{call}:{path}")
+            if ways:
+                phrase = next((p for keys, p in ways if field not in keys), None)
+                return where, phrase
+            if not path.endswith("[0]"):
+                return where, None
+            # the only item of its list: named by the input it matches ('the entity "Ada"' for names=["Ada"])
+            item = get_path(self.evidence.calls[call].structured(), path)
+            noun = phrasing.item_noun(path[:-3], item if isinstance(item, dict) else None)
+            for argument in arguments:
+                given = argument.value[0] if isinstance(argument.value, list) and len(argument.value) == 1 \
+                    else argument.value
+                # the item is that thing when the input is its name (not when it is only the far end of a relation)
+                naming = [k for k in item if k.lower() in phrasing.NAME_KEYS or k == next(iter(item))] \
+                    if isinstance(item, dict) else []
+                if any(k != field and item[k] == given for k in naming):
+                    if argument.flowed:
+                        return where, argument.flowed
+                    return where, f"the {noun} {phrasing.quote(given)}"
+            return where, None
+        return where, what
+
+    def owner(self, call: int, parent: str) -> str | None:
+        """The noun of the record at `parent` ("entity" for an item of `entities`), or None at the top level."""
+        if not parent or not parent.endswith("]"):
+            return None
+        item = get_path(self.evidence.calls[call].structured(), parent)
+        return phrasing.item_noun(re.sub(r"\[\d+\]$", "", parent), item if isinstance(item, dict) else None)
+
+    def value(self, call: int, path: str, depth: int = 0) -> str | None:
+        """A value that flowed from a call, as a noun phrase: 'the commit whose message is "x"' (an item named
+        by its first field is that item), or 'the entity type of the entity "Ada"'."""
+        tool = self.evidence.tools.get(call)
+        if tool is None or depth > 3:
+            return None
+        parent, key = _parent(path), _leaf(path)
+        _where, what = self.record(call, parent, key)
+        if what is None:
+            return None
+        item = get_path(self.evidence.calls[call].structured(), parent) if parent else None
+        if isinstance(item, dict) and phrasing.humanize(key) == phrasing.item_noun(re.sub(r"\[\d+\]$", "", parent),
+                                                                                item):
+            phrase = what  # the commit of the commit whose message is "x" is that commit
+        else:
+            noun = phrasing.field_noun(tool, path, self.owner(call, parent))
+            if noun is None:
+                return None
+            if noun.startswith("the name of ") and " ".join(noun.split()[3:]).split()[:2]:
+                noun = "the " + " ".join(noun.split()[3:]).removeprefix("the ")
+                phrase = f"{noun}, for {what}"
             else:
-                parts.append(f"{humanize(param)} {_render_value(value)}")
-        action = humanize(hop.tool)
-        args = ", ".join(parts)
-        sentences.append(f"Step {i}: {action}" + (f" with {args}." if args else "."))
-    last = f"step {len(hops)}" if len(hops) > 1 else "that"
-    item = humanize(_leaf(rule.path)) if rule.path else "results"
-    ask = {
-        "field": f"What is the {humanize(_leaf(rule.path))} in the result of {last}?",
-        "count": f"How many {item} does {last} return?",
-        "max": f"What is the largest {humanize(rule.field or '')} among the {item} of {last}?",
-        "min": f"What is the smallest {humanize(rule.field or '')} among the {item} of {last}?",
-        "sum": f"What is the total {humanize(rule.field or '')} over the {item} of {last}?",
-    }[rule.kind]
-    opening = rng.choice([f"About {seed.name} ({seed.type}).", f"Starting from the {seed.type} {seed.name}:",
-                          f"This task concerns {seed.name}, a {seed.type}."])
-    return " ".join([opening, *sentences, ask])
+                phrase = f"{noun} of {what}"
+        return phrase
 
 
-def _answer_rules(call: ToolCallRecord, inputs: set[str], prefer: set[str], rng: random.Random) -> list[AnswerRule]:
-    """Candidate answers from a call's result: unambiguous scalar fields, list counts, numeric aggregates."""
+def phrase_question(evidence: Evidence, hops: list[Hop], rule: AnswerRule) -> str | None:
+    """The question a person would ask for the answer `rule` reads off the last hop, phrased from the tools'
+    descriptions and output schemas; None when the servers publish too little to put it into words."""
+    try:
+        return _phrase(_Phraser(evidence, hops), evidence, rule)
+    except phrasing.Unphrasable:
+        return None
+
+
+def _phrase(phraser: _Phraser, evidence: Evidence, rule: AnswerRule) -> str | None:
+    tool = evidence.tools.get(rule.call)
+    result = evidence.calls[rule.call].structured()
+    if tool is None or result is None:
+        return None
+    if rule.kind == "field":
+        parent, key = _parent(rule.path), _leaf(rule.path)
+        where, what = phraser.record(rule.call, parent, key)
+        noun = phrasing.field_noun(tool, rule.path, phraser.owner(rule.call, parent) if what else None)
+        if noun is None:
+            return None
+        if what is None:
+            if parent:
+                return None
+            about = phrasing.tool_noun(tool)
+            if about is None:
+                return None
+            body = f"{noun} {'among' if about.startswith('all ') else 'in'} {about}"
+        else:
+            body = f"{noun} {what}" if what.startswith("matching ") else f"{noun} of {what}"
+        ask = "who is" if phrasing.is_person(rule.path) else "what is"
+    else:
+        items = get_path(result, rule.path) if rule.path else result
+        parent = _parent(rule.path) if "[" in rule.path else ""
+        where, what = phraser.record(rule.call, parent, None)
+        plural = phrasing.plural_noun(rule.path, items[0] if isinstance(items, list) and items else None)
+        if what is None:
+            about = phrasing.tool_noun(tool)
+            if about is None or parent:
+                return None
+            scope = f"in {about}"
+        elif what.startswith("matching "):
+            scope = what
+        else:
+            scope = f"{'of' if parent else 'for'} {what}"
+        if rule.kind == "count":
+            ask, body = "how many", f"{plural} are there {scope}"
+        else:
+            fnoun = phrasing.field_noun(tool, f"{rule.path}[0].{rule.field}")
+            if fnoun is None:
+                return None
+            word = {"max": "the largest", "min": "the smallest", "sum": "the total"}[rule.kind]
+            ask, body = "what is", f"{word} {fnoun.removeprefix('the ')} among the {plural} {scope}"
+    if where:
+        question = f"In {where}, {ask} {body}?"
+    else:
+        question = f"{ask[0].upper()}{ask[1:]} {body}?"
+    return " ".join(question.split())
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def _page_sizes(call: ToolCallRecord, tool: ListedTool | None) -> set[int]:
+    """Numbers a list's length could equal because the call asked for (or defaulted to) that many."""
+    sizes = {v for v in call.arguments.values() if isinstance(v, int) and not isinstance(v, bool)}
+    sizes |= {len(v) for v in call.arguments.values() if isinstance(v, list)}  # one found per name asked for
+    props = ((tool.input_schema if tool else {}) or {}).get("properties") or {}
+    for schema in props.values():
+        if isinstance(schema, dict) and isinstance(schema.get("default"), int):
+            sizes.add(schema["default"])
+    return sizes
+
+
+def _answer_rules(call: ToolCallRecord, inputs: set[str], prefer: set[str], rng: random.Random,
+                  tool: ListedTool | None = None) -> list[AnswerRule]:
+    """Candidate answers from a call's result: unambiguous scalar fields, list counts, numeric aggregates.
+    Never an echo of the question's inputs, an id the tool made up, a redacted secret, or a count that a page
+    size could have cut short."""
     rules: list[tuple[float, AnswerRule]] = []
     result = call.structured() or {}
     if result.get("truncated") is True:
@@ -290,43 +499,79 @@ def _answer_rules(call: ToolCallRecord, inputs: set[str], prefer: set[str], rng:
             continue  # "0 matches": the look-up found nothing, which is no fact about the world
         if normalise_text(value.value) in inputs or len(normalise_text(value.value)) < 1:
             continue
+        text = str(value.value)
+        if phrasing.REDACTED in text or _UUID.match(text) or (tokens(key) & {"id", "uuid"} and shape(text) != "text"):
+            continue  # a secret the pool hid, or an identifier the tool made up: no fact to ask for
         weight = 1.0 if isinstance(value.value, (int, float)) else 1.3
         rules.append((weight, AnswerRule(kind="field", call=call.index, path=value.path)))
-    for key, items in result.items():
-        if isinstance(items, list) and 2 <= len(items) <= 200 and all(isinstance(i, dict) for i in items) \
-                and len(items) != call.arguments.get("limit"):  # a count equal to the limit counts the limit
-            weight = 2.0 if prefer & {"aggregation", "filtering", "ranking"} else 0.8
-            rules.append((weight, AnswerRule(kind="count", call=call.index, path=key)))
+    sizes = _page_sizes(call, tool)
+    for key, items in _lists(result):
+        if not (1 <= len(items) <= 200) or len(items) in sizes or len(items) == call.arguments.get("limit"):
+            continue  # a count equal to the page asked for counts the page
+        weight = 1.2 if prefer & {"aggregation", "filtering", "ranking"} else 0.8
+        rules.append((weight, AnswerRule(kind="count", call=call.index, path=key)))
+        if len(items) >= 2 and all(isinstance(i, dict) for i in items):
             numeric = sorted({k for k in items[0] if all(parse_number(i.get(k)) is not None for i in items)})
             for fld in numeric:
                 for kind in ("max", "min", "sum"):
                     rules.append((weight * 0.6, AnswerRule(kind=kind, call=call.index, path=key, field=fld)))
-    rng.shuffle(rules)
-    rules.sort(key=lambda item: -item[0])
-    return [rule for _, rule in rules]
+    # Weighted, but drawn: the same result asked about twice in a run gives two questions, not one twice.
+    keyed = [(weight * (0.4 + rng.random()), rule) for weight, rule in rules]
+    keyed.sort(key=lambda item: -item[0])
+    return [rule for _, rule in keyed]
+
+
+def _lists(result: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """The lists of a result whose items can be counted: top-level ones, and those of its only record."""
+    found = [(k, v) for k, v in result.items() if isinstance(v, list)]
+    for key, items in list(found):
+        if len(items) == 1 and isinstance(items[0], dict):
+            found += [(f"{key}[0].{k}", v) for k, v in items[0].items() if isinstance(v, list)]
+    return found
+
+
+def _spelled_in(question: str, answer: Any) -> bool:
+    """Whether the answer's letters and digits run through the question's (a date or a hash written with other
+    separators is still given away)."""
+    want = re.sub(r"[\W_]+", "", str(answer)).lower()
+    return len(want) >= 6 and want in re.sub(r"[\W_]+", "", question).lower()
 
 
 def derive_task(evidence: Evidence, round_no: int, rng: random.Random, prefer: set[str],
                 check: Callable[[Derivation], str | None] | None = None) -> Derivation | None:
     """Derive the hardest question this round's evidence supports (deepest chain) that passes `check`
-    (the static checks of verification), or None. Each refused question's reason goes to `evidence.refusals`."""
+    (the static checks of verification), or None. Each refused question's reason goes to `evidence.refusals`;
+    when none reached the checks, the reason none could be asked (`cannot_phrase`: the servers publish too little
+    to put it into words)."""
     ok_calls = [s.call for s in evidence.steps if s.ok]
     if not ok_calls:
         return None
     chains = {c: solution_hops(evidence, c) for c in ok_calls}
     this_round = [c for c in ok_calls if evidence.step(c).round == round_no] or ok_calls
-    this_round.sort(key=lambda c: (len(chains[c]), c), reverse=True)
+    # The deepest chain first; mostly one that starts from the seed (the look-ups that need nothing are
+    # everyone's, and asked about from every seed they would crowd out what only this seed leads to).
+    from_seed = {c for c in ok_calls if any(src.startswith("seed:") for h in chains[c] for src in h.inputs.values())}
+    favour_seed = rng.random() < 0.75
+    unsaid: list[str] = []  # why questions were not even put to the checks: said only when nothing else is
+    checked = False
+    this_round.sort(key=lambda c: (len(chains[c]), favour_seed and c in from_seed, c), reverse=True)
     for final in this_round[:4]:
         hops = chains[final]
         arguments = {h.call: evidence.calls[h.call].arguments for h in hops}
         shown = {normalise_text(v) for h in hops for v in arguments[h.call].values() if not isinstance(v, (dict, list))}
         shown.add(normalise_text(evidence.seed.name))
-        for rule in _answer_rules(evidence.calls[final], shown, prefer, rng)[:6]:
+        for rule in _answer_rules(evidence.calls[final], shown, prefer, rng, evidence.tools.get(final))[:8]:
             try:
                 answer = compute_answer(rule, evidence.calls[final].structured())
             except (KeyError, IndexError, TypeError):
                 continue
-            question = render_question(evidence.seed, hops, arguments, rule, rng)
+            question = phrase_question(evidence, hops, rule)
+            if question is None:
+                unsaid.append("cannot_phrase")  # the servers publish too little to put it into words
+                continue
+            if _spelled_in(question, answer):
+                unsaid.append("answer_in_question")  # "2024-03-15 10:00:00 +0000" in another spelling
+                continue
             structure = {"field": "multi_hop" if len(hops) > 1 else "lookup"}.get(rule.kind, "aggregation")
             if rule.kind == "count":
                 structure = "count"
@@ -336,4 +581,7 @@ def derive_task(evidence: Evidence, round_no: int, rng: random.Random, prefer: s
             if refused is None:
                 return derivation
             evidence.refusals.append(refused)
+            checked = True
+    if unsaid and not checked:
+        evidence.refusals.append(Counter(unsaid).most_common(1)[0][0])
     return None

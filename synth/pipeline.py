@@ -40,8 +40,8 @@ from .exemplars import load_exemplars
 from .graph import call_graph_key, topology
 from .meanings import meaning_of
 from .metrics import preload_embedding_model
-from .records import CandidateLine, Derivation, DiversityKeys, Rejection, Task, TaskConfig
-from .sampling import config_seeds, load_seed_file, sample_config, world_seeds
+from .records import CandidateLine, Derivation, DiversityKeys, Rejection, SeedEntity, Task, TaskConfig
+from .sampling import config_seeds, load_seed_file, sample_config, server_seeds, world_seeds
 from .verify import static_checks, verify_task
 from .walk import MeaningExplorer, WorldIndex, derive_grounded, fixture_values
 
@@ -137,19 +137,27 @@ class SynthWorker:
                 left_out = "; ".join(f"{n}: {why}" for n, why in sorted(self.catalog.excluded.items())[:5])
                 raise ValueError("no tools to synthesize from (held-out tools are excluded unless asked for"
                                  + (f"; left out for safety: {left_out}" if left_out else "") + ")")
-            # Seeds: the user's file; else, for servers not built on our kit, the folders the config starts them
-            # on (a repository, a workspace); else the world's entities.
+            # Seeds: the user's file; else, for servers not built on our kit, what the config and the servers
+            # offer (the folders the config starts them on, their resources, the items their list-like tools
+            # return); else the world's entities.
             ours = any(t.dive for t in self.catalog.tools.values())
             self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
-                          else (not ours and config_seeds(options.servers))
+                          else (not ours and self._server_seeds())
                           or world_seeds(self.world, self.catalog.domains()))
             self.index = WorldIndex(self.world)
             self.fixtures = fixture_values(self.catalog)
             self._volatile: dict[str, bool] = {}
+            self._barren: set[str] = set()
             self._volatile_locks: dict[str, anyio.Lock] = {}
         except BaseException:
             self.close()  # nothing is left running when start-up fails
             raise
+
+    def _server_seeds(self) -> list[SeedEntity]:
+        """The config's folders, then what the servers themselves offer (see `server_seeds`)."""
+        given = config_seeds(self.options.servers)
+        return given + [s for s in self._portal.call(server_seeds, self.pool, self.catalog, given)
+                        if s.id not in {g.id for g in given}]
 
     def catalog_manifest(self) -> dict[str, Any]:
         """The tools synthesis drew from (server, domain, kind, schema hash, schema) and the world, for the manifest."""
@@ -215,7 +223,7 @@ class SynthWorker:
                     if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
                         history.append(derived)
             else:
-                explorer = BuiltinExplorer(self.catalog, config.toolset, rng)
+                explorer = BuiltinExplorer(self.catalog, config.toolset, rng, barren=self._barren)
                 for round_no in range(config.rounds):
                     await explorer.explore_round(evidence, round_no)
                     derived = derive_task(evidence, round_no, rng, prefer, lambda d: static_checks(d, evidence))

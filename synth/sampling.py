@@ -6,6 +6,7 @@ number of workers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -41,6 +42,107 @@ def config_seeds(servers: dict[str, Any] | None) -> list[SeedEntity]:
             if isinstance(text, str) and text.startswith("/") and Path(text).is_dir():
                 seeds.setdefault(text, SeedEntity(id=f"path:{text}", type="path", name=text))
     return list(seeds.values())
+
+
+#: At most this many seeds from one list a server returns (a long log gives its most recent).
+MAX_SEEDS_PER_LIST = 50
+#: Seeds from the servers tried at start-up (each costs a call or two).
+MAX_PROBED_SEEDS = 200
+
+
+async def server_seeds(pool: Any, catalog: ToolCatalog, given: list[SeedEntity]) -> list[SeedEntity]:
+    """Seeds the servers offer themselves, for a user who has none: their resources (by name), the values a
+    read-only tool's required argument may take (its enum: the cities a weather tool knows), and the items of
+    what list-like read-only tools return (a repository's commits, a graph's entities), each item named by its
+    field that no other item shares. A list-like tool is one that needs no argument, or only arguments the
+    `given` seeds (the config's folders) fill. Each is asked once, in a session of its own; what fails is skipped."""
+    import random as _random
+
+    from .builtin import _item_paths, _pickable
+    from .phrasing import NAME_KEYS, item_noun
+    from .values import fill_arguments, seed_values
+
+    seeds: dict[str, SeedEntity] = {}
+    for listed in await _resources(pool):
+        seeds.setdefault(f"resource:{listed[0]}", SeedEntity(id=f"resource:{listed[0]}", type="resource",
+                                                            name=listed[1], attrs={"uri": listed[0]}))
+    for name in sorted(catalog.tools):
+        schema = catalog.tools[name].input_schema or {}
+        for param in schema.get("required") or []:
+            for value in ((schema.get("properties") or {}).get(param) or {}).get("enum") or []:
+                if isinstance(value, str) and value:
+                    seeds.setdefault(f"{param}:{value}", SeedEntity(id=f"{param}:{value}", type=param, name=value))
+    values = [v for seed in given for v in seed_values(seed)]
+    session = pool.open_session()
+    try:
+        for name in sorted(catalog.tools):
+            tool = catalog.tools[name]
+            if (tool.input_schema or {}).get("required"):
+                filled = fill_arguments(tool, name, values, _random.Random(0))
+                if filled is None or not filled.sources:
+                    continue
+                arguments = filled.arguments
+            else:
+                arguments = {}
+            record = await session.call(name, arguments)
+            for path, items in _item_paths(record.structured() or {}):
+                if len(items) < 2:
+                    continue
+                keys = list(dict.fromkeys(k for item in items for k in item))
+                unique = [k for k in keys if all(isinstance(i.get(k), str) and _pickable(i.get(k)) for i in items)
+                          and len({i[k] for i in items}) == len(items)]
+                if not unique:
+                    continue
+                key = min(unique, key=lambda k: (k.lower() not in NAME_KEYS, keys.index(k)))
+                kind = item_noun(path, items[0]).replace(" ", "_")
+                attrs = {k: v for k, v in arguments.items() if isinstance(v, (str, int, float))}
+                for item in items[:MAX_SEEDS_PER_LIST]:
+                    seeds.setdefault(f"{kind}:{item[key]}", SeedEntity(id=f"{kind}:{item[key]}", type=kind,
+                                                                      name=item[key], attrs=attrs))
+        # A seed no tool can take (a resource no tool reads), or whose look-ups find nothing to ask about (a
+        # demo tool's message type), starts nothing: such seeds would only dilute the rest.
+        useful = [seed for seed in list(seeds.values())[:MAX_PROBED_SEEDS]
+                  if await _leads_somewhere(seed, session, catalog)]
+    finally:
+        pool.end_session(session.trace)
+    return sorted(useful, key=lambda seed: seed.id)
+
+
+async def _leads_somewhere(seed: SeedEntity, session: Any, catalog: ToolCatalog) -> bool:
+    """Whether a tool that takes the seed answers something to derive from (tried on at most three tools)."""
+    import random as _random
+
+    from .builtin import found_nothing
+    from .values import fill_arguments, seed_values
+
+    tried = 0
+    own = {"seed:name", f"seed:{seed.type}", "seed:id", f"seed:{seed.type}_id"}
+    for name in sorted(catalog.tools):
+        filled = fill_arguments(catalog.tools[name], name, seed_values(seed), _random.Random(0))
+        if filled is None or not any(v.source in own for v in filled.sources.values()):
+            continue  # a tool that takes only the seed's surroundings (its repository) says nothing of it
+        data = (await session.call(name, filled.arguments)).structured()
+        if data and not found_nothing(data):
+            return True
+        tried += 1
+        if tried >= 3:
+            break
+    return False
+
+
+async def _resources(pool: Any) -> list[tuple[str, str]]:
+    """(uri, name) of the resources the pool's servers list (a first page each; a server without resources, or
+    one that fails to list them, gives none). The pool has no resource API of its own yet: its connections'
+    clients are asked directly."""
+    found: list[tuple[str, str]] = []
+    for conn in getattr(pool, "_connections", {}).values():
+        client = getattr(conn, "client", None)
+        if client is None:
+            continue
+        with contextlib.suppress(Exception):  # resources are a bonus: a server without them is no error
+            page = await client.list_resources()
+            found += [(str(r.uri), r.name or str(r.uri)) for r in page.resources]
+    return found
 
 
 def load_seed_file(path: Path) -> list[SeedEntity]:
