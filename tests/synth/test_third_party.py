@@ -1,12 +1,16 @@
-"""Synthesis and the client pool on servers we did not write: nothing a user owns is changed without consent.
+"""Synthesis and the client pool on servers we did not write: nothing a user owns is changed without consent, and
+what synthesis makes of them reads as questions a person would ask.
 
-A real git server from PyPI (mcp-server-git) on a repository the test creates, and a small server whose tools
-carry no annotations that logs every call it gets; the repository is compared before and after."""
+A real git server from PyPI (mcp-server-git) on a repository the test creates, a small server whose tools carry
+no annotations that logs every call it gets, and two npm servers (the knowledge-graph memory server and the SDK's
+"everything" server; see `third_party_servers`); what they hold is compared before and after."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -15,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from dive.env import ClientPool
+from tests.synth import third_party_servers as tps
 
 pytestmark = pytest.mark.anyio
 
@@ -185,3 +190,131 @@ def test_dive_v0_shows_the_refusal_and_the_server_never_sees_the_call_unless_wri
     finally:
         env.close()
     assert "deleted todo" in observation and log.read_text().split() == ["delete_note"]
+
+
+# -- tasks from three real third-party servers, as a user meets them ------------------------------------------
+
+
+def synth_on(server_name: str, server: dict, out: Path, world) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """`dive synth --servers CONFIG --n 30` with no seeds file, as the goal states it; the tasks it wrote."""
+    config = out.parent / f"{server_name}.json"
+    config.write_text(json.dumps({"mcpServers": {server_name: server}}))
+    run = subprocess.run([sys.executable, "-m", "dive", "synth", "--out", str(out), "--n", "30", "--servers",
+                          str(config), "--no-embedding-metrics", "--allow-short", "--world", str(world.root)],
+                         check=False, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    tasks = [json.loads(line) for line in (out / "tasks.jsonl").read_text().splitlines() if line.strip()]
+    return run, tasks
+
+
+def assert_asked_as_a_person_would(tasks: list[dict], out: Path) -> None:
+    """No question names a tool (as listed or in words), a step or a result; every question is distinct."""
+    tools = json.loads((out / "manifest.json").read_text())["tools"]
+    names = {n.lower() for n in tools} | {re.sub(r"[_-]+", " ", n.lower()) for n in tools}
+    for task in tasks:
+        question = task["question"].lower()
+        assert not any(name in question for name in names), task["question"]
+        assert "step" not in question.split() and "result of" not in question, task["question"]
+        assert question.endswith("?")
+    assert len({t["question"] for t in tasks}) == len(tasks)
+
+
+def assert_no_planted_secret(out: Path, run: subprocess.CompletedProcess) -> None:
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert tps.PLANTED_TOKEN.encode() not in path.read_bytes(), path
+    assert tps.PLANTED_TOKEN not in run.stdout + run.stderr
+
+
+def test_git_server_gives_ten_questions_a_person_would_ask_whose_answers_git_confirms(tmp_path, world):
+    repo = tps.make_repo(tmp_path / "history")
+    before = tps.repo_state(repo)
+    out = tmp_path / "git-out"
+    run, tasks = synth_on("git", tps.git_server(repo, env={"GITHUB_TOKEN": tps.PLANTED_TOKEN}), out, world)
+    assert tps.repo_state(repo) == before  # refs, HEAD, index and every file as they were
+    assert len(tasks) >= 10, [t["question"] for t in tasks]
+    assert_asked_as_a_person_would(tasks, out)
+    assert_no_planted_secret(out, run)
+    assert any(len(t["solution"]) >= 2 for t in tasks), "no task needs more than one call"
+    # Answers recomputed with git itself, not with the server that made them.
+    log = [line.split("\x1f") for line in tps.git(
+        repo, "log", "--date=format:%Y-%m-%d %H:%M:%S %z", "--format=%H\x1f%an <%ae>\x1f%ad\x1f%s").splitlines()]
+    by_message = {message: (sha, author, date) for sha, author, date, message in log}
+    by_sha = {sha: (author, date) for sha, author, date, _ in log}
+    checked = 0
+    for task in tasks:
+        question, answer = task["question"], str(task["answer"])
+        about = re.search(r'the commit whose message is "([^"]+)"\?$', question)
+        revision = re.search(r'the revision "([0-9a-f]{40})"\?$', question)
+        author, date = (by_message[about.group(1)][1:] if about else by_sha[revision.group(1)] if revision
+                        else (None, None))
+        if "who is the author of" in question and author:
+            assert answer == author, (question, answer)
+        elif "what is the date of" in question and date:
+            assert answer == date, (question, answer)
+        elif "how many commits are there" in question:
+            assert int(answer) == int(tps.git(repo, "rev-list", "--count", "HEAD"))
+        else:
+            continue
+        checked += 1
+    assert checked >= 8, [t["question"] for t in tasks]
+
+
+def npm_cache() -> Path:
+    found = tps.npm_servers()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+def test_memory_server_questions_come_from_its_graph_and_leave_it_as_it_was(tmp_path, world):
+    import anyio
+
+    graph = tmp_path / "memory.jsonl"
+    server = tps.npm_server(npm_cache(), "memory", env={"MEMORY_FILE_PATH": str(graph), "API_TOKEN": tps.PLANTED_TOKEN})
+    anyio.run(tps.fill_memory, server)  # the test writes the graph through the server's own tools
+    before = graph.read_bytes()
+    out = tmp_path / "memory-out"
+    run, tasks = synth_on("memory", server, out, world)
+    assert graph.read_bytes() == before
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {"create_entities", "create_relations", "delete_entities"} <= set(manifest["excluded_tools"])
+    assert len(tasks) >= 10, [t["question"] for t in tasks]
+    assert_asked_as_a_person_would(tasks, out)
+    assert_no_planted_secret(out, run)
+    entities = {e["name"]: e for e in tps.ENTITIES}
+    checked = 0
+    for task in tasks:
+        question, answer = task["question"], task["answer"]
+        named = re.search(r'the entity "([^"]+)"\?$', question)
+        if question == "How many entities are there in the entire knowledge graph?":
+            assert answer == len(tps.ENTITIES)
+        elif question == "How many relations are there in the entire knowledge graph?":
+            assert answer == len(tps.RELATIONS)
+        elif named and question.startswith("What is the type of"):
+            assert answer == entities[named.group(1)]["entityType"]
+        elif named and question.startswith("How many observations"):
+            assert answer == len(entities[named.group(1)]["observations"])
+        elif (typed := re.fullmatch(r'How many entities are there matching the type of the entity "([^"]+)"\?',
+                                    question)):
+            kind = entities[typed.group(1)]["entityType"]  # the server matches names, types and observations
+            assert answer == sum(kind in " ".join([e["name"], e["entityType"], *e["observations"]]).lower()
+                                 for e in tps.ENTITIES)
+        else:
+            continue
+        checked += 1
+    assert checked >= 3, [t["question"] for t in tasks]
+
+
+def test_everything_server_gives_ten_questions_and_keeps_its_environment_secret(tmp_path, world):
+    server = tps.npm_server(npm_cache(), "everything", "stdio", env={"API_KEY": tps.PLANTED_TOKEN})
+    out = tmp_path / "everything-out"
+    run, tasks = synth_on("everything", server, out, world)
+    assert len(tasks) >= 10, [t["question"] for t in tasks]
+    assert_asked_as_a_person_would(tasks, out)
+    assert_no_planted_secret(out, run)  # its get-env tool returns the token: the pool hides it everywhere
+    assert not any("redacted" in str(t["answer"]).lower() for t in tasks)
+    for task in tasks:  # what the server's environment holds, the test knows without asking the server
+        variable = re.fullmatch(r"What is the value of (\w+) among all environment variables\?", task["question"])
+        if variable:
+            assert task["answer"] == os.environ[variable.group(1)]
