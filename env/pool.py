@@ -544,18 +544,31 @@ class SyncClientPool:
                                "a SyncClientPool cannot be called from its own event loop's thread")
         done = threading.Lock()
         done.acquire()
-        task: list[asyncio.Task[Any]] = []
+        outcome: list[Any] = []  # [result] or [None, exception]
 
-        def start() -> None:
-            task.append(self._loop.create_task(coroutine))
-            task[0].add_done_callback(lambda _: done.release())
+        async def run() -> None:
+            # The waiting thread is woken from here, as the call ends (a done callback would take another turn of
+            # the loop).
+            try:
+                outcome.append(await coroutine)
+            except Exception as exc:  # the caller's to handle, not the task's
+                outcome[:] = [None, exc]
+            except BaseException as exc:  # cancelled (the pool is closing) or the process is stopping
+                outcome[:] = [None, exc]
+                raise
+            finally:
+                done.release()
 
-        self._loop.call_soon_threadsafe(start)
+        runner = run()
+        self._loop.call_soon_threadsafe(self._loop.create_task, runner)
         while not done.acquire(timeout=1.0):
             if self._loop.is_closed():  # closed by another thread before the call started
+                runner.close()
                 coroutine.close()
                 raise RuntimeError("the pool was closed during the call")
-        return task[0].result()
+        if len(outcome) == 2:
+            raise outcome[1]
+        return outcome[0]
 
     @property
     def trace(self) -> Trace:
