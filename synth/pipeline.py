@@ -41,7 +41,7 @@ from .graph import call_graph_key, topology
 from .meanings import meaning_of
 from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, SeedEntity, Task, TaskConfig
-from .sampling import config_seeds, load_seed_file, sample_config, server_seeds, world_seeds
+from .sampling import config_seeds, folder_seeds, load_seed_file, sample_config, server_seeds, world_seeds
 from .verify import static_checks, verify_task
 from .walk import MeaningExplorer, WorldIndex, derive_grounded, fixture_values
 
@@ -144,6 +144,8 @@ class SynthWorker:
             self.seeds = (load_seed_file(Path(options.seeds_file)) if options.seeds_file
                           else (not ours and self._server_seeds())
                           or world_seeds(self.world, self.catalog.domains()))
+            # Our domains' workspace folders start a share of tasks (not with a user's seeds file).
+            self.folders = folder_seeds(self.world, self.catalog.domains()) if ours and not options.seeds_file else []
             self.index = WorldIndex(self.world)
             self.fixtures = fixture_values(self.catalog)
             self._volatile: dict[str, bool] = {}
@@ -170,7 +172,7 @@ class SynthWorker:
     def config(self, index: int) -> TaskConfig:
         o = self.options
         return sample_config(index, o.seed, self.catalog, self.seeds, self.exemplars, toolset_size=o.toolset_size,
-                             exemplar_count=o.exemplars, rounds=o.rounds)
+                             exemplar_count=o.exemplars, rounds=o.rounds, folders=self.folders)
 
     def run(self, indices: Iterable[int]) -> list[CandidateLine]:
         """Synthesize the given config indices (blocking)."""

@@ -10,10 +10,12 @@ import contextlib
 import hashlib
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from dive.world import World
+from dive.world.ontology import TYPES
 
 from .catalog import ToolCatalog
 from .exemplars import Exemplar, sample_exemplars
@@ -31,6 +33,31 @@ def world_seeds(world: World, domains: list[str]) -> list[SeedEntity]:
     entities = world.entities()
     chosen = [e for e in entities if wanted & set(e.domains)] or entities
     return [SeedEntity(id=e.id, type=e.type, name=e.name, attrs=e.attrs, domains=e.domains) for e in chosen]
+
+
+#: The share of tasks that start from a workspace folder rather than a world entity, when there are folders.
+FOLDER_SHARE = 0.25
+#: A folder is a seed when it holds at least this many files itself.
+MIN_FOLDER_FILES = 3
+
+
+def folder_seeds(world: World, domains: list[str]) -> list[SeedEntity]:
+    """The workspace folders each domain's server sees (the files tree, the media files, the code workspace),
+    as seeds: a question can start from `reports/europe` ('the largest CSV file under `reports/europe`') as well
+    as from Chile. Each seed belongs to its domain, whose tools find what is in it."""
+    from dive.servers.code.seed_workspace import SEED_FILES
+
+    def enough(files: list[str]) -> set[str]:  # folders of three files or more: 'the largest of them' says something
+        counts = Counter(str(Path(f).parent) for f in files)
+        return {folder for folder, n in counts.items() if n >= MIN_FOLDER_FILES and folder != "."}
+
+    folders = {"code": enough(list(SEED_FILES))}
+    for domain, root in (("files", world.files_root), ("media", world.media_root)):
+        if root.is_dir():
+            folders[domain] = enough(["/".join(p.relative_to(root).parts) for p in root.rglob("*") if p.is_file()
+                                      and not any(part.startswith(".") for part in p.relative_to(root).parts)])
+    return [SeedEntity(id=f"{domain}:{rel}", type="directory", name=rel, attrs={"path": rel}, domains=[domain])
+            for domain in sorted(folders) if domain in domains for rel in sorted(folders[domain])]
 
 
 def config_seeds(servers: dict[str, Any] | None) -> list[SeedEntity]:
@@ -169,12 +196,13 @@ def load_seed_file(path: Path) -> list[SeedEntity]:
 
 
 def takes_type(dive: dict, kind: str) -> bool:
-    """Whether a tool's published meaning takes a thing of `kind` (a city; 'entity' and '@table' take any entity)."""
+    """Whether a tool's published meaning takes a thing of `kind` (a city, a folder; 'entity' and '@table' take any
+    world entity)."""
     meaning = dive.get("meaning")
     if not isinstance(meaning, dict) or meaning.get("none") or meaning.get("volatile") or dive.get("writes"):
         return False
     kinds = {str(t.get("type", "")) for t in (meaning.get("takes") or {}).values() if isinstance(t, dict)}
-    return kind in kinds or "entity" in kinds or any(k.startswith("@") for k in kinds)
+    return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
 
 
 def sample_config(
@@ -187,11 +215,13 @@ def sample_config(
     toolset_size: tuple[int, int] = (15, 50),
     exemplar_count: tuple[int, int] = (3, 5),
     rounds: int = 3,
+    folders: list[SeedEntity] | None = None,
 ) -> TaskConfig:
-    """The paper's config sampling: a seed, a toolset favouring the seed's domains, and exemplars."""
+    """The paper's config sampling: a seed (a workspace folder for FOLDER_SHARE of tasks, when `folders` are
+    given), a toolset favouring the seed's domains, and exemplars."""
     rng_seed = task_rng_seed(run_seed, index)
     rng = random.Random(rng_seed)
-    seed = rng.choice(seeds)
+    seed = rng.choice(folders) if folders and rng.random() < FOLDER_SHARE else rng.choice(seeds)
     names = list(catalog.tools)
     size = min(rng.randint(*toolset_size), len(names))
     entity_domains = set(seed.domains) & set(catalog.domains()) or set(catalog.domains())

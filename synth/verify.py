@@ -46,6 +46,8 @@ def static_checks(derivation: Derivation, evidence: Evidence, *, fixtures: set[s
         return "answer_in_question"
     if any(value in derivation.question.lower() for value in fixtures):
         return "fixture_in_question"
+    if evidence.seed.type == "directory" and len(derivation.hops) < 2:
+        return "one_listing"  # what one look at a folder tells (how many files it holds) is no task of several tools
     chain = {hop.call for hop in derivation.hops}
     for thing in evidence.things:  # a thing the chain passes through, named outright by the question
         if thing.depth < 1 or not thing.calls <= chain:

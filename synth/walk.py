@@ -107,6 +107,8 @@ class WorldIndex:
             return None
         if seed.type in ("customer", "order"):
             return None  # people's names repeat; orders have none
+        if "path" in seed.attrs and seed.type not in TYPES:  # a workspace folder or file
+            return render_literal(seed.attrs["path"], "path")
         if seed.type in self.names and not self.unique_name(seed.type, seed.name):
             return None
         return seed.name
@@ -127,6 +129,8 @@ def seed_known(seed: SeedEntity, label: str) -> Known:
     keys: dict[str, Value] = {"name": Value(seed.name, "name", "seed:name", None),
                               "entity_id": Value(seed.id, "entity_id", "seed:id", None)}
     local = seed.id.split(":", 1)[-1]
+    if entity is None and seed.attrs.get("path"):  # a workspace thing, taken by its path
+        keys = {"path": Value(seed.attrs["path"], "path", "seed:path", None)}
     if entity is not None:
         for by in entity.keys:
             if by in seed.attrs and seed.attrs[by] not in (None, ""):
@@ -491,6 +495,8 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
     for fact in candidates:
         if tried >= 8:
             break
+        if _restates_pick(fact.phrase):
+            continue
         hops = chains[fact.call]
         rule = AnswerRule(kind="count" if fact.kind == "count" else "field", call=fact.call, path=fact.path)
         try:
@@ -507,6 +513,16 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
             return derivation
         evidence.refusals.append(refused)
     return None
+
+
+_PICKED_BY = re.compile(r"^the (.+?) (?:of|in) .* with the (?:largest|smallest) (.+)$")
+
+
+def _restates_pick(phrase: str) -> bool:
+    """'The size of the file under `logs` with the smallest size': the value the description compared, which
+    the listing that picked the thing already gave; the hop after it adds nothing."""
+    match = _PICKED_BY.match(phrase)
+    return match is not None and match.group(1) == match.group(2)
 
 
 #: The share of derivations that first try to compare two facts.

@@ -327,6 +327,24 @@ def test_things_a_tool_takes_come_from_the_walk_and_fit_its_kind(worker):
     assert not _compatible("csv_file", note) and _compatible("csv_file", table) and _compatible("file", note)
 
 
+def test_folders_start_workspace_tasks_of_several_calls(worker, world):
+    """A share of tasks start from a workspace folder of three files or more; what one listing of it tells is
+    refused, so each such task picks something in the folder and asks about it with another tool."""
+    from dive.synth.sampling import folder_seeds
+
+    seeds = folder_seeds(world, ["files", "media", "code"])
+    assert {"files:reports/europe", "media:audio", "code:examples"} <= {s.id for s in seeds}
+    for seed in seeds:
+        root = {"files": world.files_root, "media": world.media_root}.get(seed.domains[0])
+        if root is not None:
+            assert sum(p.is_file() for p in (root / seed.name).iterdir()) >= 3, seed.id
+    tasks = [line.task for line in worker.run(range(300, 360)) if line.task is not None]
+    from_folders = [t for t in tasks if t.seed.type == "directory"]
+    assert from_folders, [t.question for t in tasks]
+    for task in from_folders:
+        assert len(task.solution) >= 2 and f"`{task.seed.name}`" in task.question, task.question
+
+
 def test_index_names_things_and_swaps_by_type(world):
     index = WorldIndex(world)
     assert index.name_of("country", "code", "CL") == "Chile"
