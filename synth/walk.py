@@ -515,14 +515,13 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
     return None
 
 
-_PICKED_BY = re.compile(r"^the (.+?) (?:of|in) .* with the (?:largest|smallest) (.+)$")
-
-
 def _restates_pick(phrase: str) -> bool:
     """'The size of the file under `logs` with the smallest size': the value the description compared, which
     the listing that picked the thing already gave; the hop after it adds nothing."""
-    match = _PICKED_BY.match(phrase)
-    return match is not None and match.group(1) == match.group(2)
+    if not phrase.startswith("the "):
+        return False
+    return any(phrase.endswith((f" with the largest {attribute}", f" with the smallest {attribute}"))
+               for attribute in (phrase[4:m.start()] for m in re.finditer(r" (?:of|in) ", phrase)))
 
 
 #: The share of derivations that first try to compare two facts.

@@ -352,3 +352,12 @@ def test_index_names_things_and_swaps_by_type(world):
                                        attrs={"country_code": "CL"})) == "Santiago, Chile"
     other = index.alternative("city", "id", 3871336, random.Random(0))
     assert isinstance(other, int) and other != 3871336
+
+
+def test_a_fact_restating_its_pick_is_not_asked():
+    from dive.synth.walk import _restates_pick
+
+    assert _restates_pick("the size of the file among the entries of directory `archives` with the smallest size")
+    assert _restates_pick("the number of lines in the file among the files under `tests` with the largest number of lines")
+    assert not _restates_pick("the number of lint problems in the file under `examples` with the largest number of lines")
+    assert not _restates_pick("the population of the capital of Chile")
