@@ -386,12 +386,11 @@ class ResultReader:
             if not isinstance(items, list):
                 continue
             holder = parent if declared.get("path", "").count("[]") else result
-            total = declared.get("total")
+            total, flag = declared.get("total"), declared.get("complete_unless")
             if total:
                 count = (holder or {}).get(total[1:]) if total.startswith("^") else result.get(total)
-                complete = isinstance(count, int) and count == len(items)
-            elif declared.get("complete_unless"):
-                flag = declared["complete_unless"]
+                complete = isinstance(count, int) and count == len(items) and (not flag or result.get(flag) is False)
+            elif flag:
                 complete = result.get(flag) is False
             else:
                 complete = bool(declared.get("complete"))

@@ -164,7 +164,8 @@ class Backlink(BaseModel):
 
 class Backlinks(BaseModel):
     url: str
-    count: int
+    count: int = Field(description="Links to the page, one per linking page and link text")
+    pages: int = Field(description="Pages that link to it")
     links: list[Backlink]
     truncated: bool
 
@@ -178,7 +179,7 @@ def _site_path(s: WebState, url: str) -> str:
     return "/index.html" if path == "/" else path
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"url": Takes("page", "url")}, items=(Items("links", phrase="the atlas pages linking to {url}, counted once per link text (menus aside)", name="url", name_type="page", name_by="url", total="count", complete_unless="truncated", attributes={"anchor_text": "link text"}),)), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"url": Takes("page", "url")}, items=(Items("links", phrase="the atlas pages whose text links to {url}", name="url", name_type="page", name_by="url", total="pages", complete_unless="truncated", attributes={"anchor_text": "link text"}),)), kind="retrieval", examples=[
     Example({"url": "/elements/Fe.html"}, lambda r: {b["anchor_text"] for b in r["links"]} >= {"Iron", "Next: Iron", "Previous: Iron"}),
 ])
 def find_backlinks(
@@ -193,7 +194,8 @@ def find_backlinks(
         raise ToolFailure(f"the site has no page {path}")
     rows = s.index.backlinks(path)
     links = [Backlink(url=s.site_url(src), title=title, anchor_text=anchor) for src, title, anchor in rows]
-    return Backlinks(url=s.site_url(path), count=len(links), links=links[:limit], truncated=len(links) > limit)
+    return Backlinks(url=s.site_url(path), count=len(links), pages=len({src for src, _, _ in rows}), links=links[:limit],
+                     truncated=len(links) > limit)
 
 
 class PolicyVerdict(BaseModel):

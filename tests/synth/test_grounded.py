@@ -361,3 +361,22 @@ def test_a_fact_restating_its_pick_is_not_asked():
     assert _restates_pick("the number of lines in the file among the files under `tests` with the largest number of lines")
     assert not _restates_pick("the number of lint problems in the file under `examples` with the largest number of lines")
     assert not _restates_pick("the population of the capital of Chile")
+
+
+def test_backlinks_count_pages_only_when_each_page_links_once():
+    """'How many atlas pages link to X' counts pages; a page linking twice (two link texts) or a cut list leaves
+    the count unasked rather than counting links."""
+    meaning = next(d for d in domains().values() if "find_backlinks" in d.tools).tools["find_backlinks"].meaning.to_json()
+    reader = ResultReader(lambda call, arg: "the atlas page about Lyon")
+    links = [{"url": "/countries/FR.html", "title": "France", "anchor_text": "Lyon"},
+             {"url": "/airports/LYS.html", "title": "Lyon Airport", "anchor_text": "Lyon"}]
+    once = reader.read(_record(1, "find_backlinks", {"url": "/cities/1.html"},
+                               {"url": "/cities/1.html", "count": 2, "pages": 2, "links": links, "truncated": False}),
+                       meaning, {})
+    assert [(f.phrase, f.value) for f in once.facts if f.kind == "count"] == [
+        ("the number of atlas pages whose text links to the atlas page about Lyon", 2)]
+    twice = links + [{"url": "/countries/FR.html", "title": "France", "anchor_text": "Next: Lyon"}]
+    again = reader.read(_record(1, "find_backlinks", {"url": "/cities/1.html"},
+                                {"url": "/cities/1.html", "count": 3, "pages": 2, "links": twice, "truncated": False}),
+                        meaning, {})
+    assert not [f for f in again.facts if f.kind == "count"]
