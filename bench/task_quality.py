@@ -3,7 +3,8 @@
 Runs `dive synth` with the built-in backend (or reads a finished output folder) and prints:
 - questions that name a tool (its exposed name or the name in words), a step, or "the result of": goal <= 1%;
 - distinct tools per task (goal >= 3.0; the paper: 3.26), unique call graphs per task (goal >= 0.8), tasks with
-  two hops or more (goal >= 70%), and the tools of the domains never used (goal: none at n=1,000);
+  two hops or more (goal >= 70%), and the tools of the domains never used (goal: none at n=1,000), also counted
+  among the tools whose results declare facts (the others answer nothing by design: writers, no_facts);
 - hops judged skippable (verification swaps every value that flowed in for another of its type; accepted tasks
   have none by construction, so the figure is the rejections' count);
 - verified tasks a minute at steady state (goal >= 500 on 2 cores without a browser), beside the run's
@@ -87,6 +88,9 @@ def main() -> None:
     stats = diversity_stats(tasks, embeddings=False)
     recipes = [t for t in tasks if names_a_tool(t.question, names)]
     available = {n for d in domains for n in get_domain(d).tools}
+    # Tools whose results can answer: a declared fact, not a writer (the others say why they answer nothing).
+    answering = {n for d in domains for n, spec in get_domain(d).tools.items()
+                 if not spec.writes and not spec.meaning.none and not spec.meaning.volatile}
     used = {tool.split("__")[-1] for t in tasks for tool in t.diversity.tools}
     manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}
     skippable = (manifest.get("rejections") or {}).get("hop_not_needed", 0)
@@ -96,7 +100,8 @@ def main() -> None:
     print(f"distinct tools per task: {stats.tool_types_per_task} (goal >= 3.0)")
     print(f"unique call graphs per task: {stats.unique_call_graphs / n:.3f} (goal >= 0.8)")
     print(f"tasks with two hops or more: {stats.multi_hop_share:.1%} (goal >= 70%); hops {json.dumps(stats.hops)}")
-    print(f"tools used: {len(used & available)} of {len(available)}; never used: {len(available - used)}")
+    print(f"tools used: {len(used & available)} of {len(available)}; of the {len(answering)} whose results declare "
+          f"facts: {len(used & answering)}; never used of those: {', '.join(sorted(answering - used)) or 'none'}")
     print(f"hops verification found skippable (rejected): {skippable}; in accepted tasks: 0 by construction")
     print(f"domain mix: {json.dumps(stats.domain_mix)}")
     rng = random.Random(args.seed)
