@@ -152,6 +152,7 @@ class BuiltinExplorer:
             else:
                 found = describe_items(evidence, data, record.index, flatten(data, record.index,
                                                                              _leaves(filled.arguments)))
+                found += described_as(found, listed)
                 evidence.values.extend(found)
                 if round_no > 0:
                     pool_values.extend(v for v in found if v.siblings == 1)
@@ -213,9 +214,15 @@ def describe_items(evidence: Evidence, result: dict[str, Any], call: int, values
         pairs = [(a, b) for a in shared for b in shared if a < b and len({(str(i[a]), str(i[b])) for i in items})
                  == len(items) and a not in unique and b not in unique]
         first = next(iter(items[0]), "")
+        # the latest and the earliest by a date no two items share ("the most recent commit")
+        dated = next((k for k in unique if all(isinstance(i[k], str) and shape(i[k]) == "date"
+                                               and len(i[k]) == len(items[0][k]) for i in items)), None)
+        order = sorted(range(len(items)), key=lambda n: items[n][dated]) if dated else []
         for number, item in enumerate(items):
             noun = phrasing.item_noun(path, item)
             ways: list[tuple[tuple[str, ...], str]] = []
+            if order and number in (order[0], order[-1]):
+                ways.append(((dated,), f"the {'most recent' if number == order[-1] else 'earliest'} {noun}"))
             for chosen in [(k,) for k in unique if k != first or len(unique) == 1][:3] + pairs[:2]:
                 phrase = phrasing.pick_phrase(noun, item, list(chosen), tool, path)
                 if phrase:
@@ -233,6 +240,22 @@ def describe_items(evidence: Evidence, result: dict[str, Any], call: int, values
         # one of several observations of a described entity is still one of several
         out.append(dataclasses.replace(v, siblings=max(1, v.siblings // count)) if _leaf(v.path) in keys else v)
     return out
+
+
+def described_as(values: list[Value], tool: ListedTool) -> list[Value]:
+    """Values under a field whose key is no noun (`from`, `to`) once more, keyed by the first noun of the field's
+    output-schema description ("The name of the entity where the relation ends" -> `name`), so they can flow
+    into what takes such a thing (a list of entity `names`)."""
+    aliases = []
+    for value in values:
+        if phrasing.humanize(_leaf(value.path)) not in phrasing.BARE:
+            continue
+        described = phrasing.schema_at(tool.output_schema, value.path) or {}
+        words = [w for w in re.findall(r"[a-z]+", str(described.get("description", "")).lower())
+                 if w not in ("the", "a", "an")]
+        if words:
+            aliases.append(dataclasses.replace(value, key=words[0]))
+    return aliases
 
 
 def is_listing(arguments: dict[str, Any]) -> bool:
@@ -367,8 +390,8 @@ class _Phraser:
                 given = argument.value[0] if isinstance(argument.value, list) and len(argument.value) == 1 \
                     else argument.value
                 # the item is that thing when the input is its name (not when it is only the far end of a relation)
-                naming = [k for k in item if k.lower() in phrasing.NAME_KEYS or k == next(iter(item))] \
-                    if isinstance(item, dict) else []
+                naming = [k for k in item if k.lower() in phrasing.NAME_KEYS or (
+                    k == next(iter(item)) and phrasing.humanize(k) not in phrasing.BARE)] if isinstance(item, dict) else []
                 if any(k != field and item[k] == given for k in naming):
                     if argument.flowed:
                         return where, argument.flowed

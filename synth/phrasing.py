@@ -30,7 +30,7 @@ _VERBS = {"show", "shows", "return", "returns", "list", "lists", "get", "gets", 
 #: Where a description's first clause stops being about what the tool returns.
 _CLAUSE_END = re.compile(r"[.,;:\n(]| - | based on | along with | by their | using | that can | which | so that ")
 #: Words that make a poor field noun on their own (a field named `from` or `to`).
-_BARE = {"from", "to", "by", "in", "of", "at", "on", "value", "data", "result", "results", "item", "items", "text"}
+BARE = {"from", "to", "by", "in", "of", "at", "on", "value", "data", "result", "results", "item", "items", "text"}
 #: Field keys whose values are people: "Who is ..." rather than "What is ...".
 _PEOPLE = {"author", "committer", "owner", "creator", "assignee", "maintainer", "reviewer", "user", "sender"}
 #: Field keys that name the record they belong to: a record is "the commit "abc"" by them.
@@ -70,7 +70,7 @@ def tool_noun(tool: ListedTool) -> str | None:
     return _with_article(_clean(" ".join(words)))
 
 
-def _schema_at(schema: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
+def schema_at(schema: dict[str, Any] | None, path: str) -> dict[str, Any] | None:
     node = schema or {}
     for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
         if not isinstance(node, dict):
@@ -99,8 +99,8 @@ def field_noun(tool: ListedTool, path: str, owner: str | None = None) -> str | N
         return None
     if path.endswith("]"):  # one item of a list of values
         words = humanize(key)
-        return None if words in _BARE else f"the {item_noun(key, None)}"
-    described = _schema_at(tool.output_schema, path)
+        return None if words in BARE else f"the {item_noun(key, None)}"
+    described = schema_at(tool.output_schema, path)
     description = _clean(described.get("description", "")) if described else ""
     if description and len(description.split()) <= MAX_NOUN_WORDS and not description.lower().startswith(
             ("an array", "a list", "list of", "array of", "whether")):
@@ -111,7 +111,7 @@ def field_noun(tool: ListedTool, path: str, owner: str | None = None) -> str | N
     if key.isupper() or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_ -]*", key):
         return f"the value of {key}"
     words = humanize(key)
-    if words in _BARE or words.endswith("ed"):
+    if words in BARE or words.endswith("ed"):
         return None  # "the from", "the modified": no noun a person would say
     return f"the {words}"
 
@@ -162,7 +162,7 @@ def pick_phrase(noun: str, item: dict[str, Any], keys: list[str], tool: ListedTo
         words = humanize(key)
         if key.lower() in NAME_KEYS and not parts:
             parts.append(f"{noun} {quote(value)}")
-        elif words in _BARE:
+        elif words in BARE:
             parts.append(f"{noun if not parts else ''} {words} {quote(value)}".strip())
         else:
             lead = noun if not parts else "and"
