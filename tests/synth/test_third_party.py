@@ -246,7 +246,9 @@ def test_git_server_gives_ten_questions_a_person_would_ask_whose_answers_git_con
         question, answer = task["question"], str(task["answer"])
         about = re.search(r'the commit whose message is "([^"]+)"\?$', question)
         revision = re.search(r'the revision "([0-9a-f]{40})"\?$', question)
+        extreme = re.search(r"the (most recent|earliest) commit\?$", question)
         author, date = (by_message[about.group(1)][1:] if about else by_sha[revision.group(1)] if revision
+                        else tuple(log[0 if extreme.group(1) == "most recent" else -1][1:3]) if extreme
                         else (None, None))
         if "who is the author of" in question and author:
             assert answer == author, (question, answer)

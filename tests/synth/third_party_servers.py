@@ -3,7 +3,7 @@ on a repository made here, and two npm servers — the knowledge-graph memory se
 tools, and the SDK's "everything" demo server — installed once into a cache folder.
 
 The npm packages go to `$DIVE_NPM_CACHE` (default `~/.cache/dive/npm-servers`), pinned, so a second run needs no
-network; with neither npm nor network, `npm_servers` says why and the tests that need them skip."""
+network; with neither npm nor the registry, `npm_servers` says why and the tests that need them skip."""
 
 from __future__ import annotations
 
@@ -76,23 +76,25 @@ def git_server(repo: Path, **extra) -> dict:
 
 
 def npm_servers() -> Path | str:
-    """The folder holding the npm servers (installed on first use), or why they cannot be had."""
+    """The folder holding the npm servers (installed on first use, or by `make test`), or why they cannot be had."""
     cache = Path(os.environ.get("DIVE_NPM_CACHE") or Path.home() / ".cache" / "dive" / "npm-servers")
-    wanted = {f"{name}@{version}" for name, version in NPM_PACKAGES.values()}
-    stamp = cache / "installed.json"
-    if stamp.exists() and set(json.loads(stamp.read_text())) == wanted:
+    if all(_installed(cache, package) == version for package, version in NPM_PACKAGES.values()):
         return cache
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         return "node and npm are not installed (apt-get install nodejs npm)"
     cache.mkdir(parents=True, exist_ok=True)
+    wanted = sorted(f"{package}@{version}" for package, version in NPM_PACKAGES.values())
     run = subprocess.run([npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "--loglevel=error",
-                          *sorted(wanted)], check=False, capture_output=True, text=True, timeout=600)
+                          *wanted], check=False, capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
-        return f"npm could not install {', '.join(sorted(wanted))} (is the npm registry reachable?): " \
-               + run.stderr.strip()[-300:]
-    stamp.write_text(json.dumps(sorted(wanted)))
+        return f"npm could not install {', '.join(wanted)} (is the npm registry reachable?): " + run.stderr.strip()[-300:]
     return cache
+
+
+def _installed(cache: Path, package: str) -> str | None:
+    manifest = cache / "node_modules" / package / "package.json"
+    return json.loads(manifest.read_text()).get("version") if manifest.is_file() else None
 
 
 def npm_server(cache: Path, which: str, *args: str, **extra) -> dict:
