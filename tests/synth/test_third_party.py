@@ -309,7 +309,9 @@ def test_memory_server_questions_come_from_its_graph_and_leave_it_as_it_was(tmp_
 
 
 def test_everything_server_gives_ten_questions_and_keeps_its_environment_secret(tmp_path, world):
-    server = tps.npm_server(npm_cache(), "everything", "stdio", env={"API_KEY": tps.PLANTED_TOKEN})
+    # A config's env as users write it: a key (the planted token) beside plain settings, which are facts to ask.
+    settings = {"TZ": "Europe/London", "LANG": "en_GB.UTF-8"}
+    server = tps.npm_server(npm_cache(), "everything", "stdio", env={"API_KEY": tps.PLANTED_TOKEN, **settings})
     out = tmp_path / "everything-out"
     run, tasks = synth_on("everything", server, out, world)
     assert len(tasks) >= 10, [t["question"] for t in tasks]
@@ -319,4 +321,4 @@ def test_everything_server_gives_ten_questions_and_keeps_its_environment_secret(
     for task in tasks:  # what the server's environment holds, the test knows without asking the server
         variable = re.fullmatch(r"What is the value of (\w+) among all environment variables\?", task["question"])
         if variable:
-            assert task["answer"] == os.environ[variable.group(1)]
+            assert task["answer"] == {**os.environ, **settings}[variable.group(1)]
