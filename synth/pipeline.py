@@ -43,7 +43,7 @@ from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, SeedEntity, Task, TaskConfig
 from .sampling import config_seeds, folder_seeds, load_seed_file, sample_config, server_seeds, world_seeds
 from .verify import static_checks, verify_task
-from .walk import MeaningExplorer, WorldIndex, derive_grounded, fixture_values
+from .walk import DESCRIBED_SHARE, MeaningExplorer, WorldIndex, derive_grounded, fixture_values, seed_known
 
 CANDIDATES = "candidates.jsonl"
 
@@ -217,7 +217,11 @@ class SynthWorker:
                 if label is None:
                     return CandidateLine(index=config.index, rejection=Rejection(
                         index=config.index, reason="ambiguous_seed", seed=config.seed.id))
-                walker.start(evidence, label)
+                # A share of seeds are described by a key a tool must resolve, when a tool of the menu can.
+                ways = [d for d in self.index.descriptions(config.seed) if walker.takes(seed_known(config.seed, *d))]
+                described = rng.choice(ways) if ways and rng.random() < DESCRIBED_SHARE else None
+                label, by = described or (label, None)  # 'the country whose three-letter ISO code is CHL'
+                walker.start(evidence, label, by)
                 checks = self._checks()
                 for round_no in range(config.rounds):
                     await walker.explore_round(evidence, round_no)

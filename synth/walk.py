@@ -113,6 +113,14 @@ class WorldIndex:
             return None
         return seed.name
 
+    @staticmethod
+    def descriptions(seed: SeedEntity) -> list[tuple[str, str]]:
+        """The seed described by a key of its own that a tool must resolve rather than by its name ('the country
+        whose three-letter ISO code is CHL'), with that key, one per such key it has."""
+        entity = TYPES.get(seed.type)
+        return [(f"the {entity.noun} whose {entity.attributes[by].phrase} is {seed.attrs[by]}", by)
+                for by in _DESCRIBED_BY.get(seed.type, ()) if entity is not None and seed.attrs.get(by) not in (None, "")]
+
     def alternative(self, kind: str, by: str, value: Any, rng: random.Random) -> Any:
         """Another valid value of the same type and key as `value` (for checking that a hop matters), or None."""
         values = self.values(kind, by)
@@ -123,8 +131,19 @@ class WorldIndex:
         return None
 
 
-def seed_known(seed: SeedEntity, label: str) -> Known:
-    """The seed as a known thing: every key of it the question's naming makes available."""
+#: Keys that describe a seed instead of its name, for a share of tasks (DESCRIBED_SHARE): each identifies one
+#: entity of its type, and only a tool tells which.
+_DESCRIBED_BY = {"country": ("iso3",), "airport": ("iata", "icao"), "element": ("symbol", "number"),
+                 "company": ("ticker",)}
+DESCRIBED_SHARE = 0.5
+
+
+def seed_known(seed: SeedEntity, label: str, described_by: str | None = None) -> Known:
+    """The seed as a known thing: every key of it the question's naming makes available (only the describing
+    key when the question describes the seed)."""
+    if described_by is not None:
+        return Known(seed.type, {described_by: Value(seed.attrs[described_by], described_by, f"seed:{described_by}",
+                                                     None)}, label, 0)
     entity = TYPES.get(seed.type)
     keys: dict[str, Value] = {"name": Value(seed.name, "name", "seed:name", None),
                               "entity_id": Value(seed.id, "entity_id", "seed:id", None)}
@@ -199,9 +218,13 @@ class MeaningExplorer:
         # Tools whose results can say something: declared facts, not writing, not volatile.
         self.tools = {n: catalog.tools[n] for n in toolset if _informative(catalog.tools[n])}
 
-    def start(self, evidence: Evidence, label: str) -> None:
-        evidence.things = [seed_known(evidence.seed, label)]
+    def start(self, evidence: Evidence, label: str, described_by: str | None = None) -> None:
+        evidence.things = [seed_known(evidence.seed, label, described_by)]
         self.label = label
+
+    def takes(self, thing: Known) -> bool:
+        """Whether a tool of the menu takes `thing` as it is known."""
+        return bool(self._plans(thing))
 
     def _named_by_seed(self, thing: Known) -> bool:
         """Whether the seed's name, as the question gives it, names `thing` too ('Chile' in 'Santiago, Chile')."""
@@ -254,10 +277,11 @@ class MeaningExplorer:
                     continue
                 arg = f"{items['filters']}[0].value"
                 entity = TYPES.get(thing.type)
-                name = thing.keys.get("name")
-                if entity is not None and thing.key("key") is None and name is not None:  # known by name only
-                    plans.append((thing, tool_name, {"table": entity.table, items["filters"]: [
-                        {"column": "name", "op": "=", "value": name.value}]}, {arg: name}, {arg: f"{thing.type}/name"}))
+                if entity is not None and thing.key("key") is None:  # known by its name or another key only
+                    by, known = next(((b, v) for b, v in thing.keys.items() if b in ("name", *entity.keys)), ("", None))
+                    if known is not None:
+                        plans.append((thing, tool_name, {"table": entity.table, items["filters"]: [
+                            {"column": by, "op": "=", "value": known.value}]}, {arg: known}, {arg: f"{thing.type}/{by}"}))
                 for rel in relations_of(thing.type):
                     value = thing.key(rel.by)
                     if value is None:

@@ -345,6 +345,21 @@ def test_folders_start_workspace_tasks_of_several_calls(worker, world):
         assert len(task.solution) >= 2 and f"`{task.seed.name}`" in task.question, task.question
 
 
+def test_described_seeds_are_resolved_by_a_tool_and_never_named(worker, world, monkeypatch):
+    """'The country whose three-letter ISO code is CHL': the question gives a key, never the seed's name, and the
+    solution starts with the call that resolves it."""
+    from dive.synth import pipeline
+
+    monkeypatch.setattr(pipeline, "DESCRIBED_SHARE", 1.0)
+    tasks = [line.task for line in worker.run(range(400, 460)) if line.task is not None]
+    described = [t for t in tasks if t.seed.type in TYPES and f"the {TYPES[t.seed.type].noun} whose " in t.question]
+    assert len(described) >= 3, [t.question for t in tasks]
+    for task in described:
+        assert task.seed.name not in task.question, task.question
+        first = task.derivation[-1].hops[0]
+        assert any(source.startswith("seed:") and source != "seed:name" for source in first.inputs.values()), task.question
+
+
 def test_index_names_things_and_swaps_by_type(world):
     index = WorldIndex(world)
     assert index.name_of("country", "code", "CL") == "Chile"
