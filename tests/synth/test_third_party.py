@@ -322,3 +322,43 @@ def test_everything_server_gives_ten_questions_and_keeps_its_environment_secret(
         variable = re.fullmatch(r"What is the value of (\w+) among all environment variables\?", task["question"])
         if variable:
             assert task["answer"] == {**os.environ, **settings}[variable.group(1)]
+
+
+def _one_call_evidence(output_schema: dict | None) -> tuple:
+    """Evidence of one call to a train look-up whose result fields are `from` and `to` (keys that are no nouns)."""
+    import random
+    from types import SimpleNamespace
+
+    from dive.env.trace import ListedTool, ToolCallRecord, Trace
+    from dive.synth.builtin import Evidence, Step
+    from dive.synth.records import SeedEntity
+    from dive.synth.values import Value
+
+    tool = ListedTool(server="rail", name="lookup_train", description="Looks it up.", output_schema=output_schema,
+                      input_schema={"type": "object", "properties": {"train": {"type": "string",
+                                                                                "description": "Train number"}},
+                                    "required": ["train"]})
+    record = ToolCallRecord(index=0, server="rail", tool="lookup_train", arguments={"train": "IC 123"},
+                            result={"from": "Paris", "to": "Lyon"})
+    evidence = Evidence(session=SimpleNamespace(trace=Trace(session="t", calls=[record])),
+                        seed=SeedEntity(id="train:IC 123", type="train", name="IC 123"))
+    evidence.steps.append(Step(0, 0, {"train": Value("IC 123", "train", "seed:train", None)}, ok=True))
+    evidence.tools[0] = tool
+    return evidence, random.Random(0)
+
+
+def test_a_result_its_server_gives_no_words_for_is_refused_as_cannot_phrase():
+    from dive.synth.builtin import derive_task
+
+    evidence, rng = _one_call_evidence(None)
+    assert derive_task(evidence, 0, rng, set()) is None
+    assert evidence.refusals == ["cannot_phrase"]
+    # The same result, where the output schema says what its fields are, is asked in those words.
+    described = {"type": "object", "properties": {"from": {"type": "string", "description": "Departure city"},
+                                                  "to": {"type": "string", "description": "Arrival city"}}}
+    evidence, rng = _one_call_evidence(described)
+    derived = derive_task(evidence, 0, rng, set())
+    assert derived is not None and derived.question in (
+        'What is the departure city of the train number "IC 123"?',
+        'What is the arrival city of the train number "IC 123"?'), derived.question
+    assert "lookup" not in derived.question.lower() and "step" not in derived.question.lower()
