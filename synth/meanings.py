@@ -491,7 +491,9 @@ class ResultReader:
         units = declared.get("units") or {}
         attributes = declared.get("attributes") or {}
         picks: list[tuple[int, str, dict[str, Any], str | None]] = []
-        if len(items) == 1:
+        # The one item of a list is a find, unless it is what the call was given (the text files 'under' a file).
+        given = [v for v in record.arguments.values() if isinstance(v, str)]
+        if len(items) == 1 and not (isinstance(items[0], dict) and items[0].get(name) in given):
             only = f"the only one of the {plural}" if " among the " in singular else f"the only {singular}"
             picks.append((0, only, {"list": path, "only": True}, None))
         for field_name, nouns in (declared.get("categories") or {}).items():

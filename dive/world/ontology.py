@@ -152,7 +152,8 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
         "customer_id": Attribute("the customer who placed {}", refers_to="customer", by="id"),
         "product_id": Attribute("the product ordered in {}", refers_to="product", by="id"),
         "order_date": Attribute("order date"),
-        "quantity": _number("quantity", most="largest", least="smallest", additive=True),
+        "quantity": _number("quantity", most="with the largest quantity", least="with the smallest quantity",
+                            additive=True),
         "amount": _number("amount", most="largest", least="smallest", additive=True),
     }),
 ]}

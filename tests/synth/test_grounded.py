@@ -395,3 +395,15 @@ def test_backlinks_count_pages_only_when_each_page_links_once():
                                 {"url": "/cities/1.html", "count": 3, "pages": 2, "links": twice, "truncated": False}),
                         meaning, {})
     assert not [f for f in again.facts if f.kind == "count"]
+
+
+def test_a_list_holding_only_what_the_call_was_given_picks_nothing():
+    """Counting the text files 'under' a file lists the file itself: 'the only one of the text files under
+    `data/elements.csv`' would be the question's own file in other words."""
+    meaning = next(d for d in domains().values() if "text_counts" in d.tools).tools["text_counts"].meaning.to_json()
+    reader = ResultReader(lambda call, arg: "`data/elements.csv`")
+    row = {"path": "data/elements.csv", "lines": 119, "words": 119, "characters": 3085, "bytes": 3204}
+    reading = reader.read(_record(1, "text_counts", {"path": "data/elements.csv"},
+                                  {"files": [row], "total": row, "skipped_binary": 0, "truncated": False}), meaning, {})
+    assert not reading.things and not any("only" in f.phrase for f in reading.facts)
+    assert ("the number of lines in `data/elements.csv`", 119) in [(f.phrase, f.value) for f in reading.facts]
