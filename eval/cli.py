@@ -133,6 +133,9 @@ def run_command(
                                                       "of the DIVE splits.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
     world: Annotated[Path | None, typer.Option(help="World folder (default: the default world).")] = None,
+    allow_writes: Annotated[bool, typer.Option(help="RISK: with --servers, let synthesis and episodes call tools "
+                                                     "that are not annotated read-only, which may change your data "
+                                                     "(destructive tools are never used by synthesis).")] = False,
 ) -> None:
     """Evaluate an agent in DIVE-v0 on in-distribution and held-out tools, side by side."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -166,7 +169,8 @@ def run_command(
 
             name = split.value if split is not SplitChoice.both else infer_split_name(load_tasks(tasks))
             # With --servers, the given tasks are played on those servers (they were synthesized from them).
-            splits = [split_from_tasks(name, tasks, train=train, servers=config)]  # type: ignore[arg-type]
+            splits = [split_from_tasks(name, tasks, train=train, servers=config,  # type: ignore[arg-type]
+                                       allow_writes=allow_writes)]
         else:
             names = ["id", "heldout"] if split is SplitChoice.both else [split.value]
             splits = []
@@ -175,7 +179,7 @@ def run_command(
                     splits.append(build_split(
                         name, size=split_size, train=train, world=world,  # type: ignore[arg-type]
                         domains=(id_domain if name == "id" else heldout_domain) or None,
-                        servers=config if name == "heldout" else None))
+                        servers=config if name == "heldout" else None, allow_writes=allow_writes))
         audit_report = None
         if train is not None and any(s.name == "heldout" for s in splits):
             with console.status("auditing the held-out split against the training set"):

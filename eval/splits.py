@@ -40,6 +40,8 @@ class EvalSplit(BaseModel):
     """A standard MCP client config when the tasks' tools are someone else's servers; None for our domains."""
     removed_seed_overlap: list[str] = Field(default_factory=list)
     """Task ids dropped because a training set started from the same seed entity."""
+    allow_writes: bool = False
+    """Whether episodes may call tools of `servers` that are not annotated read-only (the user's opt-in)."""
 
     def env_kwargs(self, *, transport: Literal["stdio", "inprocess"] = "inprocess", max_turns: int = 10,
                    world: str | Path | None = None, tool_timeout: float | None = None) -> dict[str, Any]:
@@ -50,6 +52,7 @@ class EvalSplit(BaseModel):
         if self.servers is not None:
             kwargs["servers"] = self.servers
             kwargs["transport"] = "stdio"  # external servers run on their own config's transports
+            kwargs["allow_writes"] = self.allow_writes
         else:
             kwargs["transport"] = transport
         if tool_timeout is not None:
@@ -59,9 +62,10 @@ class EvalSplit(BaseModel):
 
 def split_options(name: SplitName, *, size: int = DEFAULT_SPLIT_SIZE, domains: list[str] | None = None,
                   servers: dict[str, Any] | None = None, world: str | Path | None = None,
-                  seed: int = EVAL_SEED) -> SynthOptions:
+                  seed: int = EVAL_SEED, allow_writes: bool = False) -> SynthOptions:
     """The synthesis options of a split: the training domains (`id`) or the held-out ones (`heldout`), or only
-    `domains` of them, or (held-out only) every tool of `servers`."""
+    `domains` of them, or (held-out only) every tool of `servers` (those not annotated read-only only with
+    `allow_writes`)."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}: use 'id' (training-domain tools) or 'heldout' (held-out tools)")
     if servers is not None and name != "heldout":
@@ -77,6 +81,7 @@ def split_options(name: SplitName, *, size: int = DEFAULT_SPLIT_SIZE, domains: l
         n=size, seed=seed, servers=servers,
         domains=domains if domains is not None else (None if servers is not None else allowed),
         include_held_out=name == "heldout", world=str(world) if world else None, embedding_metrics=False,
+        allow_writes=allow_writes,
     )
 
 
@@ -93,19 +98,20 @@ def training_seeds(train: str | Path) -> set[str]:
 
 def build_split(name: SplitName, *, size: int = DEFAULT_SPLIT_SIZE, train: str | Path | None = None,
                 domains: list[str] | None = None, servers: dict[str, Any] | None = None,
-                world: str | Path | None = None, seed: int = EVAL_SEED) -> EvalSplit:
+                world: str | Path | None = None, seed: int = EVAL_SEED, allow_writes: bool = False) -> EvalSplit:
     """A split's tasks, synthesized now if this machine has not made them yet (then cached).
 
     With `train` (a training set's folder or tasks.jsonl), the `id` split drops tasks that start from a seed
     entity the training set used, so in-distribution means same tools, new entities.
     """
-    options = split_options(name, size=size, domains=domains, servers=servers, world=world, seed=seed)
+    options = split_options(name, size=size, domains=domains, servers=servers, world=world, seed=seed,
+                            allow_writes=allow_writes)
     folder = ensure_default_tasks(options)
-    return split_from_tasks(name, folder, train=train, servers=servers)
+    return split_from_tasks(name, folder, train=train, servers=servers, allow_writes=allow_writes)
 
 
 def split_from_tasks(name: SplitName, source: str | Path, *, train: str | Path | None = None,
-                     servers: dict[str, Any] | None = None) -> EvalSplit:
+                     servers: dict[str, Any] | None = None, allow_writes: bool = False) -> EvalSplit:
     """A split from a given `dive synth` folder or tasks.jsonl (the `id` split drops training seeds too)."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}: use 'id' or 'heldout'")
@@ -119,7 +125,8 @@ def split_from_tasks(name: SplitName, source: str | Path, *, train: str | Path |
         raise ValueError(f"the {name} split from {source} holds no tasks"
                          + (f" ({len(removed)} dropped: their seed entities are in the training set {train})"
                             if removed else ""))
-    return EvalSplit(name=name, tasks=tasks, source=Path(source), servers=servers, removed_seed_overlap=removed)
+    return EvalSplit(name=name, tasks=tasks, source=Path(source), servers=servers, removed_seed_overlap=removed,
+                     allow_writes=allow_writes and servers is not None)
 
 
 def infer_split_name(tasks: list[Task]) -> SplitName:

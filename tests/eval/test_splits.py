@@ -95,3 +95,23 @@ def test_a_held_out_pool_from_a_server_nobody_here_wrote(world, tmp_path: Path, 
     results = evaluate(ReplayAgent(split.tasks), split.tasks, split.env_kwargs(), split="heldout")
     assert results.metrics().splits["heldout"].success_rate == 1.0
     assert {c.server for e in results.episodes for c in e.trace.calls} == {"lookup"}
+
+
+def test_a_server_whose_tools_write_is_evaluated_only_with_the_users_opt_in(world, tmp_path: Path, monkeypatch):
+    """Tools annotated as writing (not destructively) are left out of a held-out split unless the user passes
+    allow_writes (`dive eval run --allow-writes`); with it, the split is made from them and played against them."""
+    monkeypatch.setenv("DIVE_HOME", str(tmp_path))
+    script = Path(__file__).parents[1] / "env" / "lookup_server.py"
+    servers = {"mcpServers": {"lookup": {"command": sys.executable, "args": [str(script)],
+                                         "env": {"LOOKUP_AS_WRITER": "1"}}}}
+    with pytest.raises(ValueError, match="left out for safety"):
+        build_split("heldout", size=2, servers=servers)
+    split = build_split("heldout", size=2, servers=servers, allow_writes=True)
+    assert split.allow_writes and split.env_kwargs()["allow_writes"] is True
+    played = evaluate(ReplayAgent(split.tasks), split.tasks, split.env_kwargs(), split="heldout")
+    assert played.metrics().splits["heldout"].errors["tool_error"] == 0
+    assert played.metrics().splits["heldout"].success_rate == 1.0
+    refused = evaluate(ReplayAgent(split.tasks), split.tasks, {**split.env_kwargs(), "allow_writes": False},
+                       split="heldout")
+    calls = [c for e in refused.episodes for c in e.trace.calls]
+    assert calls and all(c.is_error and "read-only" in c.error for c in calls)  # refused before the server
