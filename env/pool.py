@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import signal
@@ -24,7 +25,9 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
+import httpx2
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
@@ -74,9 +77,17 @@ class _Connection:
                 scope.cancel()
 
 
+@dataclass(frozen=True)
+class _HttpTarget:
+    """A streamable-HTTP server that wants headers on every request (an API key)."""
+
+    url: str
+    headers: dict[str, str]
+
+
 def _target(config: ServerConfig) -> Any:
     if config.url:
-        return config.url
+        return _HttpTarget(config.url, dict(config.headers)) if config.headers else config.url
     assert config.command is not None
     env = {**(config.env or {}), _MARK: uuid.uuid4().hex}
     return StdioServerParameters(command=config.command, args=config.args, env=env, cwd=config.cwd)
@@ -202,7 +213,13 @@ class ClientPool:
     async def _hold(self, conn: _Connection) -> None:
         """Own one connection for the pool's lifetime (the SDK client must be entered and left in one task)."""
         try:
-            async with Client(conn.target, read_timeout_seconds=None) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                target = conn.target
+                if isinstance(target, _HttpTarget):  # the config's headers go with every request; the timeouts
+                    http = await stack.enter_async_context(httpx2.AsyncClient(  # are the SDK's own client's
+                        headers=target.headers, timeout=httpx2.Timeout(30.0, read=300.0)))
+                    target = streamable_http_client(target.url, http_client=http)
+                client = await stack.enter_async_context(Client(target, read_timeout_seconds=None))
                 conn.client = client
                 conn.tools = {t.name: self._vouch(conn.name, t) for t in await self._list(conn.name, client)}
                 conn.ready.set()

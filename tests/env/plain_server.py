@@ -1,6 +1,7 @@
 """A plain MCP server written with the SDK alone (not our kit): the pool must work with anyone's servers.
 
-Run: python plain_server.py stdio | python plain_server.py http PORT
+Run: python plain_server.py stdio | python plain_server.py http PORT [TOKEN]
+(with TOKEN, every HTTP request must carry `Authorization: Bearer TOKEN`, as a hosted server's API key would)
 """
 
 import os
@@ -45,5 +46,19 @@ def crash() -> Echo:
 if __name__ == "__main__":
     if sys.argv[1] == "stdio":
         server.run("stdio")
+    elif len(sys.argv) > 3:
+        import uvicorn
+        from starlette.responses import PlainTextResponse
+
+        app, token = server.streamable_http_app(), sys.argv[3]
+
+        async def guarded(scope, receive, send):
+            headers = dict(scope.get("headers") or [])
+            if scope["type"] == "http" and headers.get(b"authorization") != f"Bearer {token}".encode():
+                await PlainTextResponse("missing or wrong API key", status_code=401)(scope, receive, send)
+                return
+            await app(scope, receive, send)
+
+        uvicorn.run(guarded, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
     else:
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))

@@ -56,6 +56,28 @@ async def test_pool_uses_a_server_it_did_not_start(plain_http):
         assert record.result == {"text": "over http"}
 
 
+async def test_a_config_s_headers_go_with_every_request(tmp_path):
+    """A hosted server that wants an API key in a header: the config's `headers` reach it, and without them the
+    server is named as refusing, the key never printed."""
+    port, token = free_port(), "sk-test-planted-7f3a"
+    proc = subprocess.Popen([sys.executable, PLAIN, "http", str(port), token], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        url = f"http://127.0.0.1:{port}/mcp"
+        async with ClientPool({"mcpServers": {"hosted": {"url": url, "headers": {
+                "Authorization": f"Bearer {token}"}}}}) as pool:
+            assert (await pool.call("echo", {"text": "with a key"})).result == {"text": "with a key"}
+        with pytest.raises(PoolError) as refused:
+            async with ClientPool({"mcpServers": {"hosted": {"url": url, "headers": {
+                    "Authorization": "Bearer wrong-key"}}}}):
+                pass
+        assert "hosted" in str(refused.value) and "wrong-key" not in str(refused.value)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 async def test_a_server_that_dies_mid_call_gives_an_error_not_a_hang():
     async with ClientPool(stdio_config(), timeout=60) as pool:
         with anyio.fail_after(30):  # the pool must notice the death itself, well before its own timeout
