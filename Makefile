@@ -9,7 +9,12 @@ APT_PACKAGES := chromium-headless-shell bubblewrap python3-pytest docker.io debo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
-.PHONY: install apt demo test clean
+# MCP servers from npm that the third-party tests run (Node.js and npm come with the machine; without them,
+# or without the registry, those tests skip and say why).
+NPM_SERVERS := $(HOME)/.cache/dive/npm-servers
+NPM_PACKAGES := @modelcontextprotocol/server-memory@2026.8.31 @modelcontextprotocol/server-everything@2026.8.31
+
+.PHONY: install apt demo test clean npm-servers
 
 install: $(STAMP)
 
@@ -41,7 +46,11 @@ demo: install
 	$(DIVE) gym run --tasks $(DEMO_OUT) --episodes 4 --agent replay
 	$(DIVE) gym run --tasks $(DEMO_OUT) --episodes 2 --agent wrong --seed 4
 
-test: install
+npm-servers:
+	@command -v npm >/dev/null && npm install --prefix $(NPM_SERVERS) --no-audit --no-fund --loglevel=error \
+		$(NPM_PACKAGES) || echo "npm could not install the MCP test servers: their tests will skip"
+
+test: install npm-servers
 	$(VENV)/bin/pytest --durations=15
 	$(VENV)/bin/pytest -m docker tests/servers/code
 

@@ -289,6 +289,25 @@ class ClientPool:
         """Every tool of every server, as listed at connection time."""
         return [tool for conn in self._connections.values() for tool in conn.tools.values()]
 
+    async def list_resources(self, limit: int = 500) -> list[tuple[str, str, str]]:
+        """(server, uri, name) of the resources the servers list, up to `limit` each; a server without resources,
+        or one that fails to list them, gives none (resources are a bonus, not a requirement)."""
+        found: list[tuple[str, str, str]] = []
+        for name, conn in self._connections.items():
+            if conn.client is None:
+                continue
+            listed: list[tuple[str, str, str]] = []
+            cursor: str | None = None
+            with contextlib.suppress(Exception):
+                while len(listed) < limit:
+                    page = await conn.client.list_resources(cursor=cursor)
+                    listed += [(name, self._scrub(str(r.uri)), self._scrub(r.name or str(r.uri))) for r in page.resources]
+                    cursor = page.next_cursor
+                    if not cursor:
+                        break
+            found += listed[:limit]
+        return found
+
     def exposed_names(self) -> dict[str, ListedTool]:
         """Tools by the name a model calls them: their own name, or `server__name` where two servers share it."""
         return {exposed: self._connections[s].tools[n] for exposed, (s, n) in self._exposed.items()}

@@ -45,7 +45,8 @@ def domains_for(tasks: list[Task]) -> list[str]:
     """Our domains (training or held out) that offer the tasks' tools, as few as cover them.
 
     A name that two domains share (`read_file` of files and of code) is exposed plainly only when one
-    of them runs, so such a name is credited to a domain the tasks need anyway."""
+    of them runs, so such a name is credited to a domain the tasks need anyway; a prefixed one
+    (`files__read_file`) needs both."""
     from dive.servers import domains
 
     known = domains()
@@ -53,8 +54,8 @@ def domains_for(tasks: list[Task]) -> list[str]:
     chosen = {d for task in tasks for d in task.domains if d in known}
     for name in {name for task in tasks for name in task.toolset}:
         server, sep, tool = name.partition("__")
-        if sep and server in known:
-            chosen.add(server)
+        if sep and server in known:  # a prefixed name exists only beside the other domain offering the tool
+            chosen |= {server, *(d for d, domain in known.items() if tool in domain.tools)}
         else:
             wanted.add(name)
     providers = {name: [d for d, domain in known.items() if name in domain.tools] for name in wanted}

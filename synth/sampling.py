@@ -6,7 +6,6 @@ number of workers.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import random
@@ -90,9 +89,9 @@ async def server_seeds(pool: Any, catalog: ToolCatalog, given: list[SeedEntity])
     from .values import fill_arguments, seed_values
 
     seeds: dict[str, SeedEntity] = {}
-    for listed in await _resources(pool):
-        seeds.setdefault(f"resource:{listed[0]}", SeedEntity(id=f"resource:{listed[0]}", type="resource",
-                                                            name=listed[1], attrs={"uri": listed[0]}))
+    for _server, uri, label in await pool.list_resources(limit=MAX_SEEDS_PER_LIST):
+        seeds.setdefault(f"resource:{uri}", SeedEntity(id=f"resource:{uri}", type="resource", name=label,
+                                                       attrs={"uri": uri}))
     for name in sorted(catalog.tools):
         schema = catalog.tools[name].input_schema or {}
         for param in schema.get("required") or []:
@@ -155,21 +154,6 @@ async def _leads_somewhere(seed: SeedEntity, session: Any, catalog: ToolCatalog)
         if tried >= 3:
             break
     return False
-
-
-async def _resources(pool: Any) -> list[tuple[str, str]]:
-    """(uri, name) of the resources the pool's servers list (a first page each; a server without resources, or
-    one that fails to list them, gives none). The pool has no resource API of its own yet: its connections'
-    clients are asked directly."""
-    found: list[tuple[str, str]] = []
-    for conn in getattr(pool, "_connections", {}).values():
-        client = getattr(conn, "client", None)
-        if client is None:
-            continue
-        with contextlib.suppress(Exception):  # resources are a bonus: a server without them is no error
-            page = await client.list_resources()
-            found += [(str(r.uri), r.name or str(r.uri)) for r in page.resources]
-    return found
 
 
 def load_seed_file(path: Path) -> list[SeedEntity]:

@@ -397,3 +397,14 @@ def test_finished_episodes_free_their_server_state(world, tasks, synth_tasks):
         assert sum(len(store) for store in stores) <= 2 * len(stores)  # this episode's, and at most the last one
     finally:
         env.close()
+
+
+def test_a_prefixed_tool_name_brings_the_domain_it_clashes_with():
+    """A menu from a run of several domains names `files__write_file` (code has a write_file too): the env
+    started for such tasks runs both, so the name exists as the task lists it."""
+    from dive.env.task_sets import domains_for
+    from dive.synth.records import SeedEntity, Task
+
+    task = Task.model_construct(toolset=["files__write_file", "file_info"], domains=["files"],
+                                seed=SeedEntity(id="files:data", type="directory", name="data"))
+    assert set(domains_for([task])) >= {"files", "code"}
