@@ -548,6 +548,8 @@ def _restates_pick(phrase: str) -> bool:
                for attribute in (phrase[4:m.start()] for m in re.finditer(r" (?:of|in) ", phrase)))
 
 
+#: Attributes of world entities that are amounts (they have superlatives), which comparisons may ask about.
+_QUANTITIES = {a.phrase for t in TYPES.values() for a in t.attributes.values() if a.most}
 #: The share of derivations that first try to compare two facts.
 COMPARE_SHARE = 0.3
 
@@ -564,7 +566,8 @@ def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[An
                 or not fact.phrase.startswith("the ") or not fact.phrase.endswith(f" of {about.phrase}")):
             continue
         attribute = fact.phrase[len("the "):-len(f" of {about.phrase}")]
-        by_attribute.setdefault((attribute, fact.unit), []).append(fact)
+        if fact.unit is not None or attribute.startswith("number of ") or attribute in _QUANTITIES:
+            by_attribute.setdefault((attribute, fact.unit), []).append(fact)  # not codes ('calling code' 7 < 379)
     def picked_by(fact: Fact) -> bool:  # 'the most populous city' compared by population: true by its description
         picked = fact.about.picked or {}  # type: ignore[union-attr]
         return picked.get("by") == fact.path.rsplit(".", 1)[-1]

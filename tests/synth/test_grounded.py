@@ -170,10 +170,12 @@ def test_comparisons_need_both_chains_and_match_the_world_database(worker, world
             calls = {hop.call for hop in task.derivation[-1].hops}
             assert {rule.call, rule.other_call} <= calls, task.question
             assert not _RECIPE.search(task.question) and task.question.endswith("?"), task.question
+            column = rule.path.rsplit(".", 1)[-1]
+            kinds = [t.attributes[column] for t in TYPES.values() if column in t.attributes]
+            assert all(a.most for a in kinds), f"{task.question}: {column} is a code, not an amount"
             if rule.names is None:
                 assert isinstance(task.answer, bool), task.question
                 continue
-            column = rule.path.rsplit(".", 1)[-1]
             values = []
             for name in rule.names:
                 rows = [r for entity in TYPES.values() if column in entity.attributes for r in db.execute(
