@@ -7,7 +7,6 @@ no annotations that logs every call it gets, and two npm servers (the knowledge-
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,10 +23,7 @@ from tests.synth import third_party_servers as tps
 pytestmark = pytest.mark.anyio
 
 GIT_WRITES = {"git_add", "git_checkout", "git_commit", "git_create_branch", "git_reset"}
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+git, repo_state = tps.git, tps.repo_state
 
 
 @pytest.fixture
@@ -49,18 +45,8 @@ def repo(tmp_path) -> Path:
     return path
 
 
-def repo_state(path: Path) -> dict[str, str]:
-    """Everything a git tool could change: refs, HEAD, the index, every file of the work tree."""
-    files = {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-             for p in sorted(path.rglob("*")) if p.is_file() and ".git" not in p.relative_to(path).parts}
-    return {"refs": git(path, "show-ref"), "head": git(path, "symbolic-ref", "HEAD"),
-            "index": hashlib.sha256((path / ".git" / "index").read_bytes()).hexdigest(),
-            "status": git(path, "status", "--porcelain"), "files": json.dumps(files)}
-
-
 def git_config(repo: Path, **extra) -> dict:
-    binary = Path(sys.executable).with_name("mcp-server-git")
-    return {"mcpServers": {"git": {"command": str(binary), "args": ["--repository", str(repo)], **extra}}}
+    return {"mcpServers": {"git": tps.git_server(repo, **extra)}}
 
 
 def test_synthesis_leaves_a_git_repository_as_it_was_and_says_which_tools_it_left_out(repo, tmp_path, world):
