@@ -114,6 +114,6 @@ async def test_stdio_server_with_the_docker_backend(world, docker_url):
         tests = await pool.call("run_tests", {"path": "tests/test_inventory.py", "runner": "unittest"})
         assert (tests.result["passed"], tests.result["failed"]) == (4, 1)
         bomb = await pool.call("run_shell", {"command": f"exec -a {token} bash -c ':(){{ :|:& }};:; wait'", "timeout_seconds": 2})
-        assert bomb.is_error
+        assert bomb.is_error, bomb.result
         assert processes_with(token) == []
     assert _leftover_containers(docker_url) == []
