@@ -500,7 +500,8 @@ class ResultReader:
             sorts = [i.get(field_name) if isinstance(i, dict) else None for i in items]
             for index, sort in enumerate(sorts):
                 if len(items) > 1 and sort in nouns and sorts.count(sort) == 1:  # the one chart among them
-                    picks.append((index, f"the {nouns[sort]} among the {plural}", {"list": path, "by": field_name, "sort": sort}, None))
+                    picks.append((index, f"the {nouns[sort]} among the {plural}",
+                                  {"list": path, "by": field_name, "sort": sort}, None))
         for field_name, noun in attributes.items():
             numbers = [parse_number(i.get(field_name)) if isinstance(i, dict) else None for i in items]
             if len(items) < 2 or any(n is None for n in numbers):

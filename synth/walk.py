@@ -24,7 +24,7 @@ from dive.env.trace import ListedTool
 from dive.world import World
 from dive.world.ontology import TYPES, relations_of
 
-from .answers import format_answer, normalise_text, parse_number
+from .answers import normalise_text, parse_number
 from .builtin import Evidence, Step, _freeze, compute_answer, solution_hops
 from .catalog import ToolCatalog
 from .meanings import Fact, Known, ResultReader, _noun_of, meaning_of, render_literal
@@ -119,7 +119,8 @@ class WorldIndex:
         whose three-letter ISO code is CHL'), with that key, one per such key it has."""
         entity = TYPES.get(seed.type)
         return [(f"the {entity.noun} whose {entity.attributes[by].phrase} is {seed.attrs[by]}", by)
-                for by in _DESCRIBED_BY.get(seed.type, ()) if entity is not None and seed.attrs.get(by) not in (None, "")]
+                for by in _DESCRIBED_BY.get(seed.type, ())
+                if entity is not None and seed.attrs.get(by) not in (None, "")]
 
     def alternative(self, kind: str, by: str, value: Any, rng: random.Random) -> Any:
         """Another valid value of the same type and key as `value` (for checking that a hop matters), or None."""
@@ -145,11 +146,11 @@ def seed_known(seed: SeedEntity, label: str, described_by: str | None = None) ->
         return Known(seed.type, {described_by: Value(seed.attrs[described_by], described_by, f"seed:{described_by}",
                                                      None)}, label, 0)
     entity = TYPES.get(seed.type)
+    if entity is None and seed.attrs.get("path"):  # a workspace thing, taken by its path
+        return Known(seed.type, {"path": Value(seed.attrs["path"], "path", "seed:path", None)}, label, 0)
     keys: dict[str, Value] = {"name": Value(seed.name, "name", "seed:name", None),
                               "entity_id": Value(seed.id, "entity_id", "seed:id", None)}
     local = seed.id.split(":", 1)[-1]
-    if entity is None and seed.attrs.get("path"):  # a workspace thing, taken by its path
-        keys = {"path": Value(seed.attrs["path"], "path", "seed:path", None)}
     if entity is not None:
         for by in entity.keys:
             if by in seed.attrs and seed.attrs[by] not in (None, ""):
@@ -278,10 +279,12 @@ class MeaningExplorer:
                 arg = f"{items['filters']}[0].value"
                 entity = TYPES.get(thing.type)
                 if entity is not None and thing.key("key") is None:  # known by its name or another key only
-                    by, known = next(((b, v) for b, v in thing.keys.items() if b in ("name", *entity.keys)), ("", None))
+                    by, known = next(((b, v) for b, v in thing.keys.items() if b in ("name", *entity.keys)),
+                                     ("", None))
                     if known is not None:
                         plans.append((thing, tool_name, {"table": entity.table, items["filters"]: [
-                            {"column": by, "op": "=", "value": known.value}]}, {arg: known}, {arg: f"{thing.type}/{by}"}))
+                            {"column": by, "op": "=", "value": known.value}]}, {arg: known},
+                                      {arg: f"{thing.type}/{by}"}))
                 for rel in relations_of(thing.type):
                     value = thing.key(rel.by)
                     if value is None:
@@ -471,7 +474,8 @@ def phrase_question(fact: Fact, things: list[Known], rng: random.Random) -> str:
     if deep and len(np) > 70:
         inner = max(deep, key=lambda t: len(t.phrase)).phrase
         np = np[: -len(inner)] + "it"
-        np = re.sub(r"^the ((?:(?! of | among ).)+) of it$", r"its \1", np)  # not 'its lowest area among the countries'
+        # 'its population', but not 'its lowest area among the countries'
+        np = re.sub(r"^the ((?:(?! of | among ).)+) of it$", r"its \1", np)
     if fact.kind == "count":
         plural = (fact.plural or "").removesuffix(" in the atlas")
         if inner and plural.endswith(inner):
@@ -559,42 +563,39 @@ def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[An
     """'Which has the greater population, the capital of Chile or the most populous city of Peru?': the same
     attribute of two different things, found by different calls, so the answer needs both chains. Things known
     by name are asked 'which'; others 'is it true that ... is greater than ...'. Ties are refused."""
-    by_attribute: dict[tuple[str, str | None], list[Fact]] = {}
+    # Amounts (not codes: 'calling code' 7 < 379) of things not picked by that very amount ('the most populous
+    # city' is more populous than the rest of its list by its description), grouped by what they measure.
+    by_attribute: dict[tuple[str, str | None], list[tuple[Fact, Known]]] = {}
     for fact in facts:
         about = fact.about
         if (fact.kind != "field" or about is None or isinstance(fact.value, bool) or parse_number(fact.value) is None
-                or not fact.phrase.startswith("the ") or not fact.phrase.endswith(f" of {about.phrase}")):
+                or not fact.phrase.startswith("the ") or not fact.phrase.endswith(f" of {about.phrase}")
+                or (about.picked or {}).get("by") == fact.path.rsplit(".", 1)[-1]):
             continue
         attribute = fact.phrase[len("the "):-len(f" of {about.phrase}")]
         if fact.unit is not None or attribute.startswith("number of ") or attribute in _QUANTITIES:
-            by_attribute.setdefault((attribute, fact.unit), []).append(fact)  # not codes ('calling code' 7 < 379)
-    def picked_by(fact: Fact) -> bool:  # 'the most populous city' compared by population: true by its description
-        picked = fact.about.picked or {}  # type: ignore[union-attr]
-        return picked.get("by") == fact.path.rsplit(".", 1)[-1]
-
+            by_attribute.setdefault((attribute, fact.unit), []).append((fact, about))
     pairs = [(attribute, a, b) for (attribute, _), group in by_attribute.items() for a in group for b in group
-             if a.call < b.call and a.about.type == b.about.type  # type: ignore[union-attr]
-             and a.about.identity != b.about.identity and not picked_by(a) and not picked_by(b)]  # type: ignore[union-attr]
+             if a[0].call < b[0].call and a[1].type == b[1].type and a[1].identity != b[1].identity]
     rng.shuffle(pairs)
-    for attribute, a, b in pairs[:4]:
-        first, second = a.about, b.about
+    for attribute, (a, first), (b, second) in pairs[:4]:
         hops = sorted({h.call: h for h in [*chains[a.call], *chains[b.call]]}.values(), key=lambda h: h.call)
-        names = [t.keys.get("name") for t in (first, second)]  # type: ignore[union-attr]
-        named = all(n is not None and isinstance(n.value, str) and t.depth >= 1  # type: ignore[union-attr]
-                    for n, t in zip(names, (first, second)))
+        names = [first.keys.get("name"), second.keys.get("name")]
+        named = [n.value for n in names if n is not None and isinstance(n.value, str)]
+        named_both = len(named) == 2 and first.depth >= 1 and second.depth >= 1
         rule = AnswerRule(kind="compare", call=a.call, path=a.path, other_call=b.call, other_path=b.path,
-                          names=[n.value for n in names] if named else None)  # type: ignore[union-attr]
+                          names=named if named_both else None)
         try:
             answer = compute_answer(rule, evidence.calls[a.call].result, evidence.calls[b.call].result)
         except (KeyError, IndexError, TypeError):
             continue
-        if named:
+        if named_both:
             question = rng.choice(["Which has the greater {attribute}, {a} or {b}?",
                                    "Of {a} and {b}, which has the greater {attribute}?"])
         else:
             question = rng.choice(["Is it true that {pa} is greater than {pb}?", "Is {pa} greater than {pb}?"])
-        question = _cap(question.format(attribute=attribute, a=first.phrase, b=second.phrase,  # type: ignore[union-attr]
-                                        pa=a.phrase, pb=b.phrase))
+        question = _cap(question.format(attribute=attribute, a=first.phrase, b=second.phrase, pa=a.phrase,
+                                        pb=b.phrase))
         derivation = Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
                                 structure="comparison")
         refused = check(derivation) if check else None
