@@ -9,6 +9,7 @@ import json
 import math
 import re
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from .records import AnswerType, Matcher
@@ -133,4 +134,21 @@ def answers_match(predicted: Any, reference: Any, matcher: Matcher) -> bool:
 def _item_match(predicted: Any, reference: Any) -> bool:
     if parse_number(reference) is not None and parse_number(predicted) is not None:
         return numbers_match(predicted, reference)
+    moments = _moment(reference), _moment(predicted)
+    if None not in moments:  # one instant however it is written ('+0000' or '+00:00', 'T' or a space, 'Z')
+        return moments[0] == moments[1]
     return normalise_text(predicted) == normalise_text(reference)
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def _moment(value: Any) -> datetime | None:
+    """The instant an ISO 8601 timestamp with a time of day names, or None (a plain date is no instant)."""
+    text = str(value).strip()
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -27,6 +27,11 @@ from dive.synth.values import shape
         ("b and a", ["a", "b"], "set", True),
         ("yes", True, "bool", True),
         (None, "x", "text", False),
+        ("2024-01-03 10:00:00+0000", "2024-01-03T10:00:00+00:00", "text", True),  # git show and git log
+        ("2024-01-03T10:00:00Z", "2024-01-03 10:00:00+00:00", "text", True),
+        ("2024-01-03T11:00:00+01:00", "2024-01-03T10:00:00+00:00", "text", True),
+        ("2024-01-03T10:00:00+01:00", "2024-01-03T10:00:00+00:00", "text", False),
+        ("2024-01-04", "2024-01-03", "text", False),
     ],
 )
 def test_answers_match(predicted, reference, kind, expected):
