@@ -508,8 +508,9 @@ class ResultReader:
                 continue
             for largest in (True, False):
                 best = max(numbers) if largest else min(numbers)  # type: ignore[type-var]
-                if numbers.count(best) == 1:
-                    phrase = f"the {singular} with the {'largest' if largest else 'smallest'} {noun}"
+                if numbers.count(best) == 1:  # 'the file with the largest size among the files under `logs`'
+                    head, among, rest = singular.partition(" among the ")
+                    phrase = f"the {head} with the {'largest' if largest else 'smallest'} {noun}{among}{rest}"
                     picks.append((numbers.index(best), phrase, {"list": path, "by": field_name, "largest": largest},
                                   field_name))
         for index, phrase, pick, field_name in picks:

@@ -41,7 +41,8 @@ from .graph import call_graph_key, topology
 from .meanings import meaning_of
 from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, SeedEntity, Task, TaskConfig
-from .sampling import config_seeds, folder_seeds, load_seed_file, sample_config, server_seeds, world_seeds
+from .sampling import (config_seeds, folder_seeds, load_seed_file, sample_config, seed_pools, server_seeds,
+                       world_seeds)
 from .verify import static_checks, verify_task
 from .walk import DESCRIBED_SHARE, MeaningExplorer, WorldIndex, derive_grounded, fixture_values, seed_known
 
@@ -146,6 +147,9 @@ class SynthWorker:
                           or world_seeds(self.world, self.catalog.domains()))
             # Our domains' workspace folders start a share of tasks (not with a user's seeds file).
             self.folders = folder_seeds(self.world, self.catalog.domains()) if ours and not options.seeds_file else []
+            # Each domain starts an equal share of walks from the seeds its own tools take (the world's seeds only).
+            self.pools = (seed_pools(self.catalog, self.seeds, self.folders)
+                          if ours and not options.seeds_file and options.servers is None else {})
             self.index = WorldIndex(self.world)
             self.fixtures = fixture_values(self.catalog)
             self._volatile: dict[str, bool] = {}
@@ -172,7 +176,8 @@ class SynthWorker:
     def config(self, index: int) -> TaskConfig:
         o = self.options
         return sample_config(index, o.seed, self.catalog, self.seeds, self.exemplars, toolset_size=o.toolset_size,
-                             exemplar_count=o.exemplars, rounds=o.rounds, folders=self.folders)
+                             exemplar_count=o.exemplars, rounds=o.rounds, folders=self.folders,
+                             pools=self.pools)
 
     def run(self, indices: Iterable[int]) -> list[CandidateLine]:
         """Synthesize the given config indices (blocking)."""

@@ -189,6 +189,34 @@ def takes_type(dive: dict, kind: str) -> bool:
     return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
 
 
+def seed_pools(catalog: ToolCatalog, seeds: list[SeedEntity], folders: list[SeedEntity]) -> dict[str, list[SeedEntity]]:
+    """Seeds by the domain whose tools can start from them: the world's entities a domain holds and one of its
+    tools takes (the media files about iron start the media domain's walks; the files that merely mention Chile
+    give the files domain no way in), and each domain's workspace folders. Empty for servers whose tools
+    publish no meaning."""
+    takes: dict[tuple[str, str], bool] = {}
+    pools: dict[str, list[SeedEntity]] = {}
+    for seed in [*seeds, *folders]:
+        for domain in seed.domains:
+            if (domain, seed.type) not in takes:
+                takes[(domain, seed.type)] = any(catalog.domain_of(n) == domain and takes_type(t.dive, seed.type)
+                                                 for n, t in catalog.tools.items())
+            if takes[(domain, seed.type)]:
+                pools.setdefault(domain, []).append(seed)
+    return pools
+
+
+def _pick_seed(seeds: list[SeedEntity], rng: random.Random) -> SeedEntity:
+    """A seed drawn type by type, each type weighted by the square root of its count: the world's three
+    thousand cities still lead, but elements, companies and folders (whose tools differ) are not drowned."""
+    by_type: dict[str, list[SeedEntity]] = {}
+    for seed in seeds:
+        by_type.setdefault(seed.type, []).append(seed)
+    kinds = sorted(by_type)
+    kind = rng.choices(kinds, weights=[len(by_type[k]) ** 0.5 for k in kinds])[0]
+    return rng.choice(by_type[kind])
+
+
 def sample_config(
     index: int,
     run_seed: int,
@@ -200,12 +228,19 @@ def sample_config(
     exemplar_count: tuple[int, int] = (3, 5),
     rounds: int = 3,
     folders: list[SeedEntity] | None = None,
+    pools: dict[str, list[SeedEntity]] | None = None,
 ) -> TaskConfig:
-    """The paper's config sampling: a seed (a workspace folder for FOLDER_SHARE of tasks, when `folders` are
-    given), a toolset favouring the seed's domains, and exemplars."""
+    """The paper's config sampling: a seed, a toolset favouring the seed's domains, and exemplars. With `pools`
+    (see `seed_pools`) a domain is drawn first, then one of its seeds, so every domain's tools start as many walks
+    as the database's; otherwise a workspace folder for FOLDER_SHARE of tasks (when `folders` are given), else
+    one of `seeds`."""
     rng_seed = task_rng_seed(run_seed, index)
     rng = random.Random(rng_seed)
-    seed = rng.choice(folders) if folders and rng.random() < FOLDER_SHARE else rng.choice(seeds)
+    start = rng.choice(sorted(pools)) if pools else None
+    if start is not None:
+        seed = _pick_seed(pools[start], rng)
+    else:
+        seed = rng.choice(folders) if folders and rng.random() < FOLDER_SHARE else rng.choice(seeds)
     names = list(catalog.tools)
     size = min(rng.randint(*toolset_size), len(names))
     entity_domains = set(seed.domains) & set(catalog.domains()) or set(catalog.domains())
@@ -225,6 +260,10 @@ def sample_config(
     for n in sorted(takers - set(toolset)):
         by_domain.setdefault(catalog.domain_of(n), []).append(n)
     others = [i for i, n in enumerate(toolset) if n not in takers]
+    if start in by_domain and others and not any(catalog.domain_of(n) == start for n in takers & set(toolset)):
+        toolset[others.pop()] = by_domain[start].pop(rng.randrange(len(by_domain[start])))  # the drawn domain's way in
+        if not by_domain[start]:
+            del by_domain[start]
     while by_domain and others and len(takers & set(toolset)) < 2:
         domain = rng.choice(sorted(by_domain))
         toolset[others.pop()] = by_domain[domain].pop(rng.randrange(len(by_domain[domain])))

@@ -379,11 +379,21 @@ class MeaningExplorer:
         others = [t for t in pool if t not in frontier[:4]] + [t for t in evidence.things if t not in pool]
         others.sort(key=lambda t: -t.depth)
         # The deepest things first; when none of them leads anywhere, anything found so far (broader).
-        starts: list[Any] = [self._plans(t) for t in [*frontier[:4], *others[:4]]]
         used = {c.tool for c in evidence.calls}
-        for plans in starts:  # tools the walk has not called yet first: a chain of several tools, not one repeated
+
+        def ordered(thing: Known) -> list[Plan]:
+            # Tools the chain to the thing has not called first, then tools the walk has not called: a chain of
+            # several tools, not one repeated.
+            chain = {evidence.calls[h.call].tool for c in thing.calls for h in solution_hops(evidence, c)}
+            plans = self._plans(thing)
             self.rng.shuffle(plans)
-            plans.sort(key=lambda plan: self.tools[plan[1]].name in used)
+            plans.sort(key=lambda plan: (self.tools[plan[1]].name in chain, self.tools[plan[1]].name in used))
+            return plans
+
+        deepest = [ordered(t) for t in frontier[:4]]
+        # Of the deepest things, those a new tool can take first.
+        deepest.sort(key=lambda plans: not plans or self.tools[plans[0][1]].name in used)
+        starts: list[Any] = [*deepest, *(ordered(t) for t in others[:4])]
         if round_no == 0 and (not any(starts) or self.rng.random() < 0.15):
             literal = self._literal_plans()  # a workspace thing the question names itself (a file, a page)
             self.rng.shuffle(literal)
@@ -513,7 +523,7 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
     # This round's deepest facts first, then those whose chain uses more distinct tools; at the same depth, facts
     # before counts (small counts say little).
     tools = {c: len({evidence.calls[h.call].tool for h in hops}) for c, hops in chains.items()}
-    candidates.sort(key=lambda f: (f.call in this_round, len(chains[f.call]), tools[f.call], f.kind != "count"),
+    candidates.sort(key=lambda f: (f.call in this_round, tools[f.call], len(chains[f.call]), f.kind != "count"),
                     reverse=True)
     if rng.random() < COMPARE_SHARE:
         compared = _comparison(evidence, candidates, chains, round_no, rng, check)
@@ -544,11 +554,11 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
 
 
 def _restates_pick(phrase: str) -> bool:
-    """'The size of the file under `logs` with the smallest size': the value the description compared, which
-    the listing that picked the thing already gave; the hop after it adds nothing."""
+    """'The size of the file with the smallest size among the files under `logs`': the value the description
+    compared, which the listing that picked the thing already gave; the hop after it adds nothing."""
     if not phrase.startswith("the "):
         return False
-    return any(phrase.endswith((f" with the largest {attribute}", f" with the smallest {attribute}"))
+    return any(re.search(rf" with the (?:largest|smallest) {re.escape(attribute)}(?: among |$)", phrase)
                for attribute in (phrase[4:m.start()] for m in re.finditer(r" (?:of|in) ", phrase)))
 
 

@@ -70,8 +70,8 @@ class CodeMetrics(BaseModel):
     functions: int = Field(description="Functions and methods, nested ones included")
     classes: int
     imports: int
-    average_complexity: float
-    max_complexity: int
+    average_complexity: float | None = Field(description="Mean over the functions; null when there are none")
+    max_complexity: int | None = Field(description="Highest of the functions'; null when there are none")
     most_complex: str | None
     per_function: list[FunctionMetrics]
 
@@ -119,8 +119,8 @@ def python_metrics(s: CodeState, code: Code = "", path: SourcePath = "") -> Code
         source=label, total_lines=counts.total, code_lines=counts.code, comment_lines=counts.comment,
         blank_lines=counts.blank, docstring_lines=counts.docstring, functions=len(per),
         classes=len(analysis.qualified_classes(tree)), imports=len(analysis.imports_of(tree)),
-        average_complexity=round(sum(f.complexity for f in per) / len(per), 2) if per else 0.0,
-        max_complexity=worst.complexity if worst else 0, most_complex=worst.name if worst else None,
+        average_complexity=round(sum(f.complexity for f in per) / len(per), 2) if per else None,
+        max_complexity=worst.complexity if worst else None, most_complex=worst.name if worst else None,
         per_function=listed,
     )
 

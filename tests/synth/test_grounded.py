@@ -159,6 +159,7 @@ def test_comparisons_need_both_chains_and_match_the_world_database(worker, world
     from dive.synth import walk
 
     monkeypatch.setattr(walk, "COMPARE_SHARE", 1.0)
+    monkeypatch.setattr(worker, "pools", {"database": worker.pools["database"]})  # walks among world entities
     tasks = [line.task for line in worker.run(range(200, 240)) if line.task is not None]
     compared = [t for t in tasks if t.derivation[-1].rule.kind == "compare"]
     assert len(compared) >= 3, [t.question for t in tasks]
@@ -329,6 +330,30 @@ def test_things_a_tool_takes_come_from_the_walk_and_fit_its_kind(worker):
     assert not _compatible("csv_file", note) and _compatible("csv_file", table) and _compatible("file", note)
 
 
+def test_each_domain_starts_a_share_of_walks_from_seeds_its_tools_take(worker):
+    """Seeds are drawn domain first: the files and code domains start from their folders (their tools take no
+    city), the media domain from the entities it holds media about and its folders, the database from any
+    entity; each domain starts about an equal share of configs."""
+    from collections import Counter
+
+    from dive.synth.sampling import takes_type
+
+    pools = worker.pools
+    assert set(pools) == {"web", "files", "database", "code", "media"}
+    assert {s.type for s in pools["files"]} == {"directory"} and {s.type for s in pools["code"]} == {"directory"}
+    assert {"city", "airport", "country"} <= {s.type for s in pools["database"]}
+    assert all("media" in s.domains for s in pools["media"]) and "element" in {s.type for s in pools["media"]}
+    for domain, seeds in pools.items():
+        tools = [t for n, t in worker.catalog.tools.items() if worker.catalog.domain_of(n) == domain]
+        assert all(any(takes_type(t.dive, s.type) for t in tools) for s in seeds), domain
+    configs = [worker.config(i) for i in range(500)]
+    folders = Counter(c.seed.domains[0] for c in configs if c.seed.type == "directory")
+    assert folders["files"] >= 60 and folders["code"] >= 60, folders  # each about a fifth of 500
+    assert sum(c.seed.type in ("element", "company", "country") for c in configs) >= 50
+    for config in configs:  # the menu holds a way in from the seed
+        assert any(takes_type(worker.catalog.tools[n].dive, config.seed.type) for n in config.toolset), config.seed
+
+
 def test_folders_start_workspace_tasks_of_several_calls(worker, world):
     """A share of tasks start from a workspace folder of three files or more; what one listing of it tells is
     refused, so each such task picks something in the folder and asks about it with another tool."""
@@ -374,9 +399,10 @@ def test_index_names_things_and_swaps_by_type(world):
 def test_a_fact_restating_its_pick_is_not_asked():
     from dive.synth.walk import _restates_pick
 
-    assert _restates_pick("the size of the file among the entries of directory `archives` with the smallest size")
-    assert _restates_pick("the number of lines in the file among the files under `tests` with the largest number of lines")
-    assert not _restates_pick("the number of lint problems in the file under `examples` with the largest number of lines")
+    assert _restates_pick("the size of the file with the smallest size among the entries of directory `archives`")
+    assert _restates_pick("the number of lines in the file with the largest number of lines among the files under `tests`")
+    assert not _restates_pick("the number of lint problems in the file with the largest number of lines under `examples`")
+    assert not _restates_pick("the size of the file with the largest number of lines among the files under `tests`")
     assert not _restates_pick("the population of the capital of Chile")
 
 

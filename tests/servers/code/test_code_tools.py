@@ -120,6 +120,15 @@ async def test_diff_then_patch_fixes_the_inventory_bug(world):
         assert (workspace / "examples" / "inventory.py").read_text() == fixed
 
 
+async def test_metrics_of_a_file_without_functions_leave_the_averages_empty(world):
+    """An average over no functions is not 0: an empty `__init__.py` has no complexity to report."""
+    async with code_pool(world) as (pool, _server):
+        metrics = await pool.call("python_metrics", {"path": "examples/__init__.py"})
+    assert not metrics.is_error and metrics.result["functions"] == 0
+    assert metrics.result["average_complexity"] is None and metrics.result["max_complexity"] is None
+    assert metrics.result["most_complex"] is None
+
+
 async def test_analysis_of_workspace_code(world):
     async with code_pool(world) as (pool, _server):
         metrics = await pool.call("python_metrics", {"path": "examples/textkit.py"})
@@ -129,6 +138,7 @@ async def test_analysis_of_workspace_code(world):
         syntax = await pool.call("check_syntax", {"code": "x = (1,\n"})
     per = {f["name"]: f["complexity"] for f in metrics.result["per_function"]}
     assert per == {"slugify": 1, "word_count": 2, "is_palindrome": 3, "caesar": 4, "count_vowels": 3}
+    assert metrics.result["average_complexity"] == 2.6 and metrics.result["max_complexity"] == 4
     circle = next(c for c in defs.result["classes"] if c["name"] == "Circle")
     assert circle["bases"] == ["Shape"] and circle["methods"] == ["__init__", "area", "perimeter"]
     shape = next(c for c in defs.result["classes"] if c["name"] == "Shape")
