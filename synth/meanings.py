@@ -39,6 +39,25 @@ def _noun_of(kind: str) -> str:
     return entity.noun if entity is not None else _NOUNS.get(kind, kind.replace("_", " "))
 
 
+def _frame(template: str, taken: dict[str, Known]) -> tuple[str | None, dict[str, str]]:
+    """When a phrase speaks of two things given to the call, one found in the other (a column of a file, a
+    function defined in it), nesting one description in the other would say the outer one twice. The question
+    then sets both up first ('the largest file under `data`, and the column of it with the fewest empty values')
+    and the phrase names each 'that column', 'that file'. Returns (the set-up, argument -> name), or (None, {})."""
+    placeholders = set(_PLACEHOLDER.findall(template))
+    given = [(a, k) for a, k in taken.items() if a in placeholders]
+    for inner_arg, inner in given:
+        for outer_arg, outer in given:
+            if inner is outer or inner.phrase == outer.phrase or not inner.phrase.endswith(f" {outer.phrase}"):
+                continue
+            inner_noun, outer_noun = _noun_of(inner.type), _noun_of(outer.type)
+            if inner_noun == outer_noun:
+                return None, {}
+            return (f"{outer.phrase}, and {inner.phrase[:-len(outer.phrase)]}it",
+                    {inner_arg: f"that {inner_noun}", outer_arg: f"that {outer_noun}"})
+    return None, {}
+
+
 def _label_key(label: str) -> str:
     """'Elevation (ft)' and 'elevation' alike: a label without its unit, in lower case."""
     return re.sub(r"\s*\(.*?\)\s*", " ", label).strip().lower()
@@ -101,6 +120,12 @@ class Fact:
     """'field' (a value at `path`) or 'count' (the length of the complete list at `path`)."""
     plural: str | None = None
     """For counts: the plural noun phrase of what is counted ('airports serving Santiago, Chile')."""
+    frame: str | None = None
+    """What the question sets up first when the fact speaks of a thing and the thing it was found in, each then
+    named 'that ...': 'the largest file under `data`, and the column of it with the fewest empty values'."""
+    measured: bool = False
+    """A tool's measurement of a workspace thing (a file's size, a tone's silence), not a world entity's attribute:
+    zero then means the tool found nothing to measure."""
 
 
 @dataclass
@@ -297,7 +322,8 @@ class ResultReader:
 
     def _fact(self, record: ToolCallRecord, declared: dict[str, Any], taken: dict[str, Known], depth: int,
               calls: frozenset[int], reading: Reading) -> None:
-        phrase = self._phrase(record, declared.get("phrase", ""))
+        frame, named = _frame(declared.get("phrase", ""), taken)
+        phrase = self._phrase(record, declared.get("phrase", ""), named)
         if phrase is None:
             return
         found = list(_expand(record.result or {}, declared.get("path", "")))
@@ -315,19 +341,21 @@ class ResultReader:
                 names = Known(declared["refers_to"], {by: Value(value, by, f"call:{record.index}:{path}", record.index)},
                               phrase, depth, calls, about=entity)
                 reading.things.append(names)
-            reading.facts.append(Fact(record.index, path, value, phrase, declared.get("unit"), None, names))
+            reading.facts.append(Fact(record.index, path, value, phrase, declared.get("unit"), None, names,
+                                      frame=frame, measured=True))
 
-    def _phrase(self, record: ToolCallRecord, template: str) -> str | None:
-        """A phrase template with each {argument} replaced by how the question names its value. A description
-        ('the largest file under `logs`') goes only where a noun phrase can ('the size of {path}'), not where a
-        bare word is expected ('the average {column}')."""
+    def _phrase(self, record: ToolCallRecord, template: str, named: dict[str, str] | None = None) -> str | None:
+        """A phrase template with each {argument} replaced by how the question names its value (or as `named`
+        says). A description ('the largest file under `logs`', 'that file') goes only where a noun phrase can
+        ('the size of {path}'), not where a bare word is expected ('the average {column}')."""
         missing = False
 
         def fill(match: re.Match[str]) -> str:
             nonlocal missing
-            described = self.describe_arg(record.index, match.group(1))
+            described = (named or {}).get(match.group(1)) or self.describe_arg(record.index, match.group(1))
             before = re.findall(r"(\w+)\s*$", template[:match.start()])
-            if described is None or (described.startswith("the ") and before and before[0] not in _LEADS_NOUN_PHRASE):
+            if described is None or (described.startswith(("the ", "that ")) and before
+                                     and before[0] not in _LEADS_NOUN_PHRASE):
                 missing = True
                 return ""
             return described
@@ -436,6 +464,8 @@ class ResultReader:
                 if rel is not None:
                     parent_phrase = self.describe_arg(record.index, f"{declared['filters']}[0].value")
         elif declared.get("phrase"):
+            if _frame(declared["phrase"], taken)[0] is not None:
+                return None, None  # a list of a thing and the thing it is in: no description of a member reads well
             plural = self._phrase(record, declared["phrase"])
             if plural is None:
                 return None, None
@@ -508,7 +538,9 @@ class ResultReader:
                 continue
             for largest in (True, False):
                 best = max(numbers) if largest else min(numbers)  # type: ignore[type-var]
-                if numbers.count(best) == 1:  # 'the file with the largest size among the files under `logs`'
+                # 'the file with the largest size among the files under `logs`'; not the one of size 0 (an empty
+                # file says nothing to the tools after it)
+                if numbers.count(best) == 1 and (largest or best != 0):
                     head, among, rest = singular.partition(" among the ")
                     phrase = f"the {head} with the {'largest' if largest else 'smallest'} {noun}{among}{rest}"
                     picks.append((numbers.index(best), phrase, {"list": path, "by": field_name, "largest": largest},
@@ -528,4 +560,5 @@ class ResultReader:
             for other, other_noun in attributes.items():
                 if other != field_name and item.get(other) is not None:
                     reading.facts.append(Fact(record.index, f"{path}[{index}].{other}", item[other],
-                                              f"the {other_noun} of {phrase}", units.get(other), names))
+                                              f"the {other_noun} of {phrase}", units.get(other), names,
+                                              measured=True))

@@ -161,9 +161,11 @@ def seed_known(seed: SeedEntity, label: str, described_by: str | None = None) ->
 
 
 _SUFFIXES = {"image": (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"), "audio": (".wav",),
-             "python_file": (".py",), "csv_file": (".csv",)}
+             "python_file": (".py",), "csv_file": (".csv",), "markdown_file": (".md", ".markdown"),
+             "log_file": (".log",), "archive": (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz"),
+             "data_file": (".json", ".geojson", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf")}
 #: Thing types that are kinds of workspace file: a file of the right suffix can go where one is taken.
-_FILE_KINDS = {"file", "media", "image", "audio", "python_file", "csv_file"}
+_FILE_KINDS = {"file", "media", *_SUFFIXES}
 
 
 def _compatible(wanted: str, thing: Known) -> bool:
@@ -218,6 +220,8 @@ class MeaningExplorer:
         self.misses = misses
         # Tools whose results can say something: declared facts, not writing, not volatile.
         self.tools = {n: catalog.tools[n] for n in toolset if _informative(catalog.tools[n])}
+        self.context: dict[str, list[Known]] = {}
+        """A thing found -> the things given to the call that found it (a column -> its file)."""
 
     def start(self, evidence: Evidence, label: str, described_by: str | None = None) -> None:
         evidence.things = [seed_known(evidence.seed, label, described_by)]
@@ -261,18 +265,34 @@ class MeaningExplorer:
         record = evidence.calls[call]
         return next((t for t in self.tools.values() if t.name == record.tool and t.server == record.server), None)
 
+    def _owner(self, thing: Known, value: Value) -> Known:
+        """The thing a plan's argument value is a key of: `thing`, or a thing it was found in."""
+        for known in [thing, *self.context.get(thing.identity, ())]:
+            if any(v is value for v in known.keys.values()):
+                return known
+        return thing
+
     def _plans(self, thing: Known) -> list[Plan]:
         """Calls that take `thing`: (the thing, tool, arguments set from it, their sources, their types)."""
         plans = []
         for tool_name, tool in self.tools.items():
             meaning = meaning_of(tool) or {}
-            for argument, takes in (meaning.get("takes") or {}).items():
+            declared = meaning.get("takes") or {}
+            for argument, takes in declared.items():
                 found = _takes_value(takes, thing)
                 if found is not None:
                     value, extra = found
-                    by = takes.get("by", "name")
-                    plans.append((thing, tool_name, {argument: value.value, **extra}, {argument: value},
-                                  {argument: f"{thing.type}/{by}"}))
+                    given, sources = {argument: value.value, **extra}, {argument: value}
+                    types = {argument: f"{thing.type}/{takes.get('by', 'name')}"}
+                    # The thing it was found in goes with it where the tool takes that too (the file of a column).
+                    for other, other_takes in declared.items():
+                        for outer in self.context.get(thing.identity, ()) if other != argument else ():
+                            fit = _takes_value(other_takes, outer)
+                            if fit is not None and not fit[1]:
+                                given[other], sources[other] = fit[0].value, fit[0]
+                                types[other] = f"{outer.type}/{other_takes.get('by', 'name')}"
+                                break
+                    plans.append((thing, tool_name, given, sources, types))
             for items in meaning.get("items") or []:
                 if not items.get("filters"):
                     continue
@@ -408,11 +428,14 @@ class MeaningExplorer:
                     continue
                 seen.add((tool.name, _freeze(arguments)))
                 record = await evidence.session.call(name, arguments)
-                taken = {a: thing for a in sources} if thing is not None else {}
+                taken = {a: self._owner(thing, v) for a, v in sources.items()} if thing is not None else {}
                 evidence.given[record.index] = taken
                 reading = self._reader(evidence).read(record, meaning_of(tool) or {}, taken)
                 ok = not record.is_error and bool(reading.facts)
-                picks = {a: thing.picked for a in sources if thing is not None and thing.picked}
+                picks = {a: k.picked for a, k in taken.items() if k.picked}
+                inputs = list({id(k): k for k in taken.values()}.values())
+                for found in reading.things:
+                    self.context.setdefault(found.identity, inputs)
                 step = Step(record.index, round_no, sources, ok, types=types, picks=picks)
                 evidence.steps.append(step)
                 if not ok:
@@ -449,8 +472,8 @@ def _answerable(fact: Fact) -> bool:
     a count is asked only of two or more (that a list holds one thing or none says little, and coincides often)."""
     if fact.kind == "count":
         return isinstance(fact.value, int) and fact.value >= 2
-    if fact.value == 0 and fact.phrase.startswith("the number of "):
-        return False  # "how many lines match" = 0: the look-up found nothing, which is no fact to ask about
+    if fact.value == 0 and not isinstance(fact.value, bool) and (fact.measured or fact.phrase.startswith("the number of ")):
+        return False  # "how many lines match" = 0, the size of an empty file: nothing found is no fact to ask about
     if fact.names is None:
         return True
     name = fact.names.keys.get("name")
@@ -479,9 +502,9 @@ def _cap(text: str) -> str:
 def phrase_question(fact: Fact, things: list[Known], rng: random.Random) -> str:
     """A question asking for `fact`, in one of several forms; a long phrase becomes a context sentence."""
     np, unit = fact.phrase, fact.unit
-    inner = None
+    inner = fact.frame  # 'the largest file under `data`, and the column of it with the fewest empty values'
     deep = [t for t in things if t.depth >= 1 and len(t.phrase) > 12 and t.phrase != np and np.endswith(t.phrase)]
-    if deep and len(np) > 70:
+    if inner is None and deep and len(np) > 70:
         inner = max(deep, key=lambda t: len(t.phrase)).phrase
         np = np[: -len(inner)] + "it"
         # 'its population', but not 'its lowest area among the countries'

@@ -186,7 +186,7 @@ class ArchiveListing(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("files", "the number of files in archive {path}"), Fact("total_size_bytes", "the total uncompressed size of the members of archive {path}", unit="bytes")), items=(Items("members", phrase="the members of archive {path}", total="total_members", complete_unless="truncated", name="name", name_type="archive_member", name_by="name", attributes={"size_bytes": "uncompressed size"}, units={"size_bytes": "bytes"}),)), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("archive", "path")}, facts=(Fact("files", "the number of files in archive {path}"), Fact("total_size_bytes", "the total uncompressed size of the members of archive {path}", unit="bytes")), items=(Items("members", phrase="the members of archive {path}", total="total_members", complete_unless="truncated", name="name", name_type="archive_member", name_by="name", attributes={"size_bytes": "uncompressed size"}, units={"size_bytes": "bytes"}),)), kind="retrieval", examples=[
     Example({"path": "archives/reports_europe.zip"},
             lambda r: r["format"] == "zip" and r["files"] == 5 and any(m["name"] == "FR_cities.csv" for m in r["members"])),
     Example({"path": "archives/bookings_2024_q1.tar.gz"},
@@ -219,7 +219,7 @@ class ArchiveMemberText(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path"), "member": Takes("archive_member", "name")}, facts=(Fact("size_bytes", "the size of {member} in archive {path}", unit="bytes"), Fact("lines", "the number of lines in {member} in archive {path}"))), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("archive", "path"), "member": Takes("archive_member", "name")}, facts=(Fact("size_bytes", "the size of {member} in archive {path}", unit="bytes"), Fact("lines", "the number of lines in {member} in archive {path}"))), kind="retrieval", examples=[
     Example({"path": "archives/stocks.zip", "member": "stocks/IBM.csv"},
             lambda r, w: r["text"] == (w.files_root / "data/stocks/IBM.csv").read_text()),
     Example({"path": "archives/city_profiles_top20.tar.gz", "member": "city_profiles/shanghai-cn.yaml"},

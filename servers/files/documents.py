@@ -250,7 +250,7 @@ class ValueResult(BaseModel):
     matched_paths: list[str] = Field(description="The concrete key path of each selected value")
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("value", "the value at {key_path} in {path}"), Fact("length", "the number of entries at {key_path} in {path}"))), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("data_file", "path")}, facts=(Fact("value", "the value at {key_path} in {path}"), Fact("length", "the number of entries at {key_path} in {path}"))), kind="retrieval", examples=[
     Example({"path": "profiles/countries/FR.json", "key_path": "currency.code"}, lambda r: r["value"] == "EUR" and r["type"] == "string"),
     Example({"path": "profiles/countries/JP.json", "key_path": "largest_cities[*].name"},
             lambda r: r["value"][0] == "Tokyo" and r["matched_paths"][0] == "largest_cities[0].name"),
@@ -302,7 +302,7 @@ def _preview(value: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
-@DOMAIN.tool(meaning=no_facts("outlines a document's layout (key paths, types, previews of the first list item); the values themselves are read with get_value", path=Takes("file", "path")), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("outlines a document's layout (key paths, types, previews of the first list item); the values themselves are read with get_value", path=Takes("data_file", "path")), kind="retrieval", examples=[
     Example({"path": "profiles/countries/FR.json"},
             lambda r: r["type"] == "mapping" and r["keys"][:3] == ["code", "iso3", "name"]
             and any(e["key_path"] == "largest_cities[0].population" for e in r["entries"])),
@@ -375,7 +375,7 @@ def leaves(value: Any, here: list[Any] | None = None) -> Iterator[tuple[list[Any
             yield from leaves(v, here + [i])
 
 
-@DOMAIN.tool(meaning=no_facts("says where a text occurs in a document; the values at those key paths are read with get_value", path=Takes("file", "path")), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("says where a text occurs in a document; the values at those key paths are read with get_value", path=Takes("data_file", "path")), kind="retrieval", examples=[
     Example({"path": "config/currencies.json", "text": "FR", "search_in": "values", "exact": True},
             lambda r: any(m["key_path"].startswith("EUR.countries") for m in r["matches"])),
     Example({"path": "config/app.yaml", "text": "port", "search_in": "keys"}, lambda r: r["matches"][0]["key_path"] == "service.port"),
@@ -456,7 +456,7 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"a": Takes("file", "path"), "b": Takes("file", "path")}, facts=(Fact("identical", "whether {a} and {b} hold the same keys and values"), Fact("unchanged", "the number of keys with the same value in {a} and {b}"))), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"a": Takes("data_file", "path"), "b": Takes("data_file", "path")}, facts=(Fact("identical", "whether {a} and {b} hold the same keys and values"), Fact("unchanged", "the number of keys with the same value in {a} and {b}"))), kind="processing", examples=[
     Example({"a": "config/env/staging.ini", "b": "config/env/production.ini"},
             lambda r: {c["key_path"] for c in r["changed"]} == {"server.workers", "log.level"} and r["unchanged"] == 2),
     Example({"a": "profiles/countries/FR.json", "b": "backup/profiles/FR.json"}, lambda r: r["identical"]),

@@ -145,7 +145,7 @@ class LogEntries(BaseModel):
     has_more: bool
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("matched", "the number of {event} events logged in {path}"),)), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("log_file", "path")}, facts=(Fact("matched", "the number of {event} events logged in {path}"),)), kind="retrieval", examples=[
     Example({"path": "logs/bookings-2024-01.log", "levels": ["ERROR"], "limit": 5},
             lambda r: r["matched"] >= 1 and all(e["level"] == "ERROR" for e in r["entries"])),
     Example({"path": "logs", "event": "payment.declined", "fields": {"reason": "fraud_suspected"}, "since": "2024-06", "until": "2024-06"},
@@ -203,7 +203,7 @@ class LogSummary(BaseModel):
     total_groups: int
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("entries", "the number of entries in log {path}"), Fact("first_timestamp", "the time of the first entry in log {path}"), Fact("last_timestamp", "the time of the last entry in log {path}")), items=(Items("groups", phrase="the entries of log {path} grouped by {group_by}", total="total_groups", name="key", attributes={"count": "number of entries", "sum": "total {sum_field}"}),)), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("log_file", "path")}, facts=(Fact("entries", "the number of entries in log {path}"), Fact("first_timestamp", "the time of the first entry in log {path}"), Fact("last_timestamp", "the time of the last entry in log {path}")), items=(Items("groups", phrase="the entries of log {path} grouped by {group_by}", total="total_groups", name="key", attributes={"count": "number of entries", "sum": "total {sum_field}"}),)), kind="processing", examples=[
     Example({"path": "logs/bookings-2024-01.log"},
             lambda r: r["entries"] == sum(r["by_level"].values()) and r["unparsed_lines"] == 0 and r["first_timestamp"].startswith("2024-01")),
     Example({"path": "logs", "group_by": "month"},

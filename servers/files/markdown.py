@@ -114,7 +114,7 @@ class Outline(BaseModel):
     code_blocks: int
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("title", "the title of {path}"), Fact("tasks_done", "the number of checked checklist items in {path}"), Fact("tasks_open", "the number of unchecked checklist items in {path}"), Fact("words", "the number of words outside code blocks in {path}"), Fact("lines", "the number of lines in {path}"), Fact("code_blocks", "the number of code blocks in {path}"))), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("markdown_file", "path")}, facts=(Fact("title", "the title of {path}"), Fact("tasks_done", "the number of checked checklist items in {path}"), Fact("tasks_open", "the number of unchecked checklist items in {path}"), Fact("words", "the number of words outside code blocks in {path}"), Fact("lines", "the number of lines in {path}"), Fact("code_blocks", "the number of code blocks in {path}"))), kind="retrieval", examples=[
     Example({"path": "README.md"}, lambda r: r["title"] == "Shared drive" and r["headings"][0]["anchor"] == "shared-drive"),
     Example({"path": "notes/travel/2024-01-03-conakry-gn.md"}, lambda r: r["title"].startswith(("Trip to", "Packing list", "Conakry"))),
 ])
@@ -149,7 +149,7 @@ class Section(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(meaning=no_facts("returns a section's text as written; its line numbers only locate it", path=Takes("file", "path")), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=no_facts("returns a section's text as written; its line numbers only locate it", path=Takes("markdown_file", "path")), kind="retrieval", examples=[
     Example({"path": "README.md", "heading": "Shared drive"}, lambda r: "`archives/`" in r["text"] and r["start_line"] == 1),
 ])
 def markdown_section(
@@ -247,7 +247,7 @@ def _check_local(s: FilesState, root: Path, md: Path, target: str, *, code: bool
     return False, "no such file or directory in the workspace"
 
 
-@DOMAIN.tool(meaning=no_facts("what counts as a link (workspace paths written in code spans count too) and as broken is the tool's own rule, not a fact a person asks about", path=Takes("file", "path")), kind="processing", examples=[
+@DOMAIN.tool(meaning=no_facts("what counts as a link (workspace paths written in code spans count too) and as broken is the tool's own rule, not a fact a person asks about", path=Takes("markdown_file", "path")), kind="processing", examples=[
     Example({"path": "README.md"},
             lambda r: any(x["target"] == "reports/" and x["kind"] == "code_path" and x["exists"] for x in r["links"]) and r["broken"] == 0),
 ])

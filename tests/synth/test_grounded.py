@@ -354,6 +354,49 @@ def test_each_domain_starts_a_share_of_walks_from_seeds_its_tools_take(worker):
         assert any(takes_type(worker.catalog.tools[n].dive, config.seed.type) for n in config.toolset), config.seed
 
 
+def test_a_thing_and_the_thing_it_was_found_in_go_together(worker, world, monkeypatch):
+    """A column found in a file, a function defined in one: a tool taking both gets both, the question sets them
+    up first ('Take X, and the column of it ...') and names them 'that column in that file', and the answer is
+    what the file says, recomputed here without the tools."""
+    import ast
+    import csv
+    import statistics
+
+    from dive.servers.code.seed_workspace import SEED_FILES
+
+    monkeypatch.setattr(worker, "pools", {d: worker.pools[d] for d in ("files", "code")})
+    tasks = [line.task for line in worker.run(range(400, 520)) if line.task is not None]
+    both = [t for t in tasks if t.evidence.calls[t.solution[-1]].tool in ("csv_column_stats", "get_source")]
+    assert both, [t.question for t in tasks]
+    for task in both:
+        last = task.evidence.calls[task.solution[-1]]
+        hop = task.derivation[-1].hops[-1]
+        assert len(set(task.diversity.tools)) == 3 and len(hop.inputs) == 2, task.question
+        assert all(source.startswith("call:") for source in hop.inputs.values()), hop.inputs
+        assert re.search(r", and the (column|function) .* it\. .*that (column|function) in that file", task.question), \
+            task.question
+        assert last.arguments["path"] not in task.question, task.question
+        field = task.derivation[-1].rule.path
+        if last.tool == "get_source":
+            tree = ast.parse(SEED_FILES[last.arguments["path"]])
+            *owners, name = last.arguments["name"].split(".")
+            scope = tree
+            for owner in owners:
+                scope = next(n for n in scope.body if isinstance(n, ast.ClassDef) and n.name == owner)
+            node = next(n for n in scope.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name)
+            want = min([node.lineno, *(d.lineno for d in node.decorator_list)]) if field == "line" else node.end_lineno
+        else:
+            with open(world.files_root / last.arguments["path"], newline="") as f:
+                cells = [row[last.arguments["column"]] for row in csv.DictReader(f)]
+            numbers = [float(c) for c in cells if c != ""]
+            want = {"distinct": lambda: len(set(c for c in cells if c != "")), "sum": lambda: sum(numbers),
+                    "mean": lambda: statistics.mean(numbers), "min": lambda: min(numbers), "max": lambda: max(numbers),
+                    "median": lambda: statistics.median(numbers), "stdev": lambda: statistics.stdev(numbers),
+                    "non_empty": lambda: len([c for c in cells if c != ""]),
+                    "empty": lambda: len([c for c in cells if c == ""])}[field]()
+        assert float(task.answer) == pytest.approx(want, rel=1e-6), task.question
+
+
 def test_folders_start_workspace_tasks_of_several_calls(worker, world):
     """A share of tasks start from a workspace folder of three files or more; what one listing of it tells is
     refused, so each such task picks something in the folder and asks about it with another tool."""
@@ -394,6 +437,22 @@ def test_index_names_things_and_swaps_by_type(world):
                                        attrs={"country_code": "CL"})) == "Santiago, Chile"
     other = index.alternative("city", "id", 3871336, random.Random(0))
     assert isinstance(other, int) and other != 3871336
+
+
+def test_a_measurement_of_nothing_is_no_answer_but_a_world_zero_is():
+    """The size of an empty file or the silence in a tone that has none is what a tool found nothing to measure;
+    an airport 0 feet above the sea is a fact of the world; False is an answer to 'whether'."""
+    from dive.synth.meanings import Fact
+    from dive.synth.walk import _answerable
+
+    airport = Known("airport", {}, "the lowest-lying airport in the Netherlands", 1)
+    assert not _answerable(Fact(1, "files[0].size", 0, "the size of `a.txt`", "bytes", None, measured=True))
+    assert not _answerable(Fact(1, "silence_s", 0.0, "the total length of silence in `t.wav`", "seconds", None,
+                                measured=True))
+    assert _answerable(Fact(1, "rows[0].elevation", 0, "the elevation of it", "feet", airport))
+    assert _answerable(Fact(1, "valid", False, "whether `x.py` is syntactically valid Python", None, None,
+                            measured=True))
+    assert _answerable(Fact(1, "lines", 3, "the number of lines in `a.txt`", None, None, measured=True))
 
 
 def test_a_fact_restating_its_pick_is_not_asked():
