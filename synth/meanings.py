@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dive.env.trace import ListedTool, ToolCallRecord
-from dive.world.ontology import BY_TABLE, TYPES, EntityType, Relation, relation
+from dive.world.ontology import BY_TABLE, TYPES, EntityType, Relation, relation, type_of_columns
 
 from .answers import format_answer, parse_number
 from .values import Value
@@ -177,10 +177,16 @@ def _expand(node: Any, path: str) -> Iterator[tuple[str, Any, dict[str, Any] | N
     yield from walk(node, 0, "", None)
 
 
-def _resolve_type(declared: str | None, arguments: dict[str, Any], parent: dict[str, Any] | None) -> str | None:
-    """'city' -> 'city'; '@table' -> the type whose table the argument names; '^table' -> a sibling field's."""
+def _resolve_type(declared: str | None, arguments: dict[str, Any], parent: dict[str, Any] | None,
+                  items: Any = None) -> str | None:
+    """'city' -> 'city'; '@table' -> the type whose table the argument names; '^table' -> a sibling field's;
+    '~' -> the type whose columns the items have (a table of airports read from a CSV file)."""
     if not declared:
         return None
+    if declared == "~":
+        first = items[0] if isinstance(items, list) and items else None
+        entity = type_of_columns(first) if isinstance(first, dict) else None
+        return entity.name if entity else None
     if declared.startswith("@"):
         entity = BY_TABLE.get(str(arguments.get(declared[1:], "")))
         return entity.name if entity else None
@@ -271,12 +277,13 @@ class ResultReader:
         if phrase is None:
             return None
         here = f"{path}." if path else ""
-        keys = {by: Value(row[by], by, f"call:{record.index}:{here}{by}", record.index)
-                for by in entity.keys if row.get(by) not in (None, "")}
+        keys = {by: Value(row[col], by, f"call:{record.index}:{here}{col}", record.index)
+                for by in entity.keys for col in [entity.column(by, row)] if row.get(col) not in (None, "")}
         entity_id = entity.entity_id(row)
         if entity_id:
-            keys["entity_id"] = Value(entity_id, "entity_id", f"call:{record.index}:{here}{entity.entity_key}"
-                                      f"{ENTITY_ID_MARK}{entity.name}", record.index)
+            keys["entity_id"] = Value(entity_id, "entity_id", f"call:{record.index}:{here}"
+                                      f"{entity.column(entity.entity_key or '', row)}{ENTITY_ID_MARK}{entity.name}",
+                                      record.index)
         if "name" in row and row["name"]:
             keys.setdefault("name", Value(row["name"], "name", f"call:{record.index}:{here}name", record.index))
         subject_depth = depth if basis is None or basis.depth < depth else basis.depth
@@ -422,7 +429,7 @@ class ResultReader:
                 complete = result.get(flag) is False
             else:
                 complete = bool(declared.get("complete"))
-            kind = _resolve_type(declared.get("type"), record.arguments, parent)
+            kind = _resolve_type(declared.get("type"), record.arguments, parent, items)
             if kind in TYPES and self._looked_up(record, declared, TYPES[kind]):
                 if complete and len(items) == 1 and isinstance(items[0], dict):  # one thing by its name: its record
                     self._record(record, f"{path}[0]", items[0], TYPES[kind], taken, depth, calls, reading, None)
@@ -456,7 +463,7 @@ class ResultReader:
                 rel = relation(match.group(1), match.group(2))
                 parent_thing = next((k for k in taken.values() if rel is not None and k.type == rel.parent), None)
                 parent_phrase = parent_thing.phrase if parent_thing else None
-        elif declared.get("filters"):
+        elif declared.get("filters") and record.arguments.get(declared["filters"]):
             filters = record.arguments.get(declared["filters"]) or []
             table = str(record.arguments.get("table", ""))
             if len(filters) == 1 and isinstance(filters[0], dict) and filters[0].get("op", "=") == "=":
@@ -499,12 +506,12 @@ class ResultReader:
             if not isinstance(row, dict):
                 continue
             here = f"call:{record.index}:{path}[{index}]"
-            keys = {by: Value(row[by], by, f"{here}.{by}", record.index) for by in entity.keys
-                    if row.get(by) not in (None, "")}
+            keys = {by: Value(row[col], by, f"{here}.{col}", record.index) for by in entity.keys
+                    for col in [entity.column(by, row)] if row.get(col) not in (None, "")}
             entity_id = entity.entity_id(row)
             if entity_id:
-                keys["entity_id"] = Value(entity_id, "entity_id", f"{here}.{entity.entity_key}{ENTITY_ID_MARK}{entity.name}",
-                                          record.index)
+                keys["entity_id"] = Value(entity_id, "entity_id", f"{here}.{entity.column(entity.entity_key or '', row)}"
+                                          f"{ENTITY_ID_MARK}{entity.name}", record.index)
             if row.get("name"):
                 keys.setdefault("name", Value(row["name"], "name", f"{here}.name", record.index))
             known = Known(entity.name, keys, phrase, depth, calls, pick)

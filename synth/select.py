@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import json
 import random
 from typing import Literal
 
@@ -22,16 +23,26 @@ def features(task: Task) -> set[tuple[str, str]]:
     return found
 
 
+def _solution_key(task: Task) -> str:
+    """The calls a task's solution makes (tools and arguments), what its answer reads off them, and the answer."""
+    calls = {c.index: c for c in task.evidence.calls}
+    rule = task.derivation[-1].rule if task.derivation else None
+    made = [[calls[i].tool, calls[i].arguments] if i in calls else i for i in task.solution]
+    read = rule.model_dump(exclude={"call", "other_call"}) if rule is not None else None
+    return "solution:" + json.dumps([made, read, task.answer], sort_keys=True, default=str)
+
+
 def select_diverse(tasks: list[Task], budget: int, method: Literal["random", "submodular"], seed: int = 0) -> list[Task]:
     """Choose `budget` tasks. 'submodular' greedily maximises weighted feature coverage (lazy greedy:
     coverage is monotone submodular, so stale gains are upper bounds); ties keep the earlier task. A question
-    asked twice (from two seeds that led to the same place) is kept once."""
+    asked twice (from two seeds that led to the same place) is kept once, and so is one solution asked twice
+    (the same calls and the same answer, the file described once by its size and once by its length)."""
     seen: set[str] = set()
     unique = []
     for task in tasks:
-        key = " ".join(task.question.lower().split())
-        if key not in seen:
-            seen.add(key)
+        keys = {" ".join(task.question.lower().split())} | ({_solution_key(task)} if task.solution else set())
+        if not keys & seen:
+            seen |= keys
             unique.append(task)
     tasks = unique
     if budget >= len(tasks):

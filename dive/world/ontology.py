@@ -58,16 +58,26 @@ class EntityType:
     """The column whose value makes the world's entity id ('city:' + id, 'airport:' + iata); None if none."""
     singular: str = ""
     """The noun for one of them ('city'); default: the type's name."""
+    file_columns: tuple[str, ...] = ()
+    """Columns that, all in a table read from a workspace file, make its rows records of this type (a CSV file
+    with 'iata' and 'icao' columns lists airports)."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Column -> the name such a file gives it ('id' -> 'geonameid' for cities)."""
 
     @property
     def noun(self) -> str:
         return self.singular or self.name
 
+    def column(self, name: str, row: dict[str, Any]) -> str:
+        """The field of `row` holding the column `name` (its alias in a file's table when the row has that)."""
+        alias = self.aliases.get(name)
+        return alias if alias is not None and alias in row and name not in row else name
+
     def entity_id(self, row: dict[str, Any]) -> str | None:
         """The world entity id of a row of this type ('city:3871336'), or None."""
-        if self.entity_key is None or row.get(self.entity_key) in (None, ""):
+        if self.entity_key is None or row.get(self.column(self.entity_key, row)) in (None, ""):
             return None
-        return f"{self.name}:{row[self.entity_key]}"
+        return f"{self.name}:{row[self.column(self.entity_key, row)]}"
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,7 @@ TYPES: dict[str, EntityType] = {t.name: t for t in [
         "city_id": Attribute("the city served by {}", refers_to="city", by="id", label="Serves"),
     }),
     EntityType("element", "elements", "chemical elements", "number", ("number", "symbol", "name"), {
-        "number": _number("atomic number", most="heaviest by atomic number", label="Atomic number"),
+        "number": _number("atomic number", label="Atomic number"),
         "symbol": Attribute("chemical symbol", label="Symbol"),
         "mass": _number("atomic mass", most="heaviest", least="lightest", label="Atomic mass"),
         "density": _number("density", "grams per cubic centimetre", most="densest", least="least dense"),
@@ -172,8 +182,19 @@ RELATIONS: list[Relation] = [
 _ENTITY_KEYS = {"continent": "code", "country": "code", "city": "id", "airport": "iata", "element": "symbol",
                 "company": "id", "product": "id"}
 _SINGULAR = {"element": "chemical element"}
+#: The world's own tables as its workspace files write them (data/airports.csv, reports/*/XX_cities.csv).
+_FILE_COLUMNS = {"city": ("geonameid", "population"), "airport": ("iata", "icao"), "element": ("number", "symbol"),
+                 "company": ("id", "ticker", "sector"), "product": ("id", "unit_price")}
+_ALIASES = {"city": {"id": "geonameid"}}
 TYPES = {name: EntityType(t.name, t.table, t.plural, t.key, t.keys, t.attributes, _ENTITY_KEYS.get(name),
-                          _SINGULAR.get(name, "")) for name, t in TYPES.items()}
+                          _SINGULAR.get(name, ""), _FILE_COLUMNS.get(name, ()), _ALIASES.get(name, {}))
+         for name, t in TYPES.items()}
+
+
+def type_of_columns(columns: Any) -> EntityType | None:
+    """The one entity type whose `file_columns` are all among `columns` (a table read from a file), or None."""
+    found = [t for t in TYPES.values() if t.file_columns and set(t.file_columns) <= set(columns)]
+    return found[0] if len(found) == 1 else None
 
 #: Entity types by their table's name.
 BY_TABLE: dict[str, EntityType] = {t.table: t for t in TYPES.values()}

@@ -162,7 +162,8 @@ class Definitions(BaseModel):
 
 @DOMAIN.tool(meaning=Meaning(
     takes={"path": Takes("python_file", "path")},
-    items=(Items("classes", phrase="the classes defined in {path}", name="name", name_type="class", name_by="name"),
+    items=(Items("classes", phrase="the classes defined in {path}", name="name", name_type="class", name_by="name",
+                 complete=True),
            Items("functions", phrase="the functions and methods defined in {path}", name="name", name_type="function",
                  name_by="name"))), kind="processing", examples=[
     Example({"path": "examples/inventory.py"},
@@ -222,9 +223,9 @@ def _workspace_module(state: CodeState, dotted: str) -> bool:
 
 @DOMAIN.tool(meaning=Meaning(
     takes={"path": Takes("python_file", "path")},
-    items=(Items("stdlib", phrase="the standard-library modules imported by {path}"),
-           Items("workspace", phrase="the workspace modules imported by {path}"),
-           Items("third_party", phrase="the third-party packages imported by {path}"))), kind="processing", examples=[
+    items=(Items("stdlib", phrase="the standard-library modules imported by {path}", complete=True),
+           Items("workspace", phrase="the workspace modules imported by {path}", complete=True),
+           Items("third_party", phrase="the third-party packages imported by {path}", complete=True))), kind="processing", examples=[
     Example({"path": "tests/test_inventory.py"},
             lambda r: r["stdlib"] == ["unittest"] and r["workspace"] == ["examples.inventory"]
             and r["imports"][1]["names"] == ["Inventory", "Item", "OutOfStock"]),
@@ -273,8 +274,8 @@ class CallGraph(BaseModel):
 
 @DOMAIN.tool(meaning=Meaning(
     takes={"path": Takes("python_file", "path")},
-    items=(Items("unused", phrase="the functions defined in {path} that nothing in it calls", name_type="function",
-                 name_by="name"),)), kind="processing", examples=[
+    items=(Items("unused", phrase="the functions defined in {path} that no code in the same file calls", name_type="function",
+                 name_by="name", complete=True),)), kind="processing", examples=[
     Example({"path": "examples/fizzbuzz.py"},
             lambda r: {"caller": "<module>", "callee": "fizzbuzz", "line": 26, "internal": True} in r["calls"]
             and r["unused"] == []),

@@ -362,7 +362,8 @@ def _covered(report: dict) -> list[FileCoverage]:
                  name_type="python_file", name_by="path",
                  attributes={"percent": "share of statement lines executed", "executable": "number of statement lines",
                              "executed": "number of statement lines executed"},
-                 units={"percent": "percent"}),)), kind="retrieval", timeout=RUN_TOOL_TIMEOUT, examples=[
+                 units={"percent": "percent"}, complete=True),)), kind="retrieval", timeout=RUN_TOOL_TIMEOUT,
+    examples=[
     Example({"path": "tests/test_inventory.py", "mode": "unittest"},
             lambda r: next(f for f in r["files"] if f["path"] == "examples/inventory.py")["missed"] == [38]
             and r["exit_code"] == 1),

@@ -155,7 +155,7 @@ class ExtractResult(BaseModel):
     truncated: bool
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("total_occurrences", "the number of occurrences of {kind} values in {path}"),), items=(Items("values", phrase="the distinct {kind} values in {path}", total="distinct", complete_unless="truncated", name="value", attributes={"count": "number of occurrences"}),)), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("total_occurrences", "the number of {kind} matches in {path}"),), items=(Items("values", phrase="the distinct {kind} matches in {path}", total="distinct", complete_unless="truncated", name="value", attributes={"count": "number of occurrences"}),)), kind="processing", examples=[
     Example({"path": "inbox", "kind": "email"},
             lambda r: any(v["value"] == "support@atlas.example.com" and v["count"] > 10 for v in r["values"])),
     Example({"path": "config/env/production.ini", "kind": "ipv4"}, lambda r: r["values"][0]["value"] == "0.0.0.0"),

@@ -290,7 +290,7 @@ class CsvRows(BaseModel):
     has_more: bool = Field(description="True when more matching rows follow the ones returned")
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("csv_file", "path")}, items=(Items("rows", phrase="the rows of {path}", filters="where", total="matched", complete_unless="has_more", name="name"),)), kind="retrieval", examples=[
+@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("csv_file", "path")}, items=(Items("rows", type="~", phrase="the rows of {path}", filters="where", total="matched", complete_unless="has_more", name="name"),)), kind="retrieval", examples=[
     Example({"path": "data/elements.csv", "where": [{"column": "symbol", "op": "==", "value": "Fe"}]},
             lambda r: r["matched"] == 1 and r["rows"][0]["name"] == "Iron" and r["rows"][0]["number"] == 26),
     Example({"path": "data/elements.csv", "columns": ["name", "density"], "sort_by": "density", "descending": True, "limit": 3},

@@ -18,8 +18,9 @@ of Lyon, France") and never of how a tool shows them. A tool declares:
 
 Anything not declared is not an answer. Paths are dotted ('row.population'); '[]' crosses a list
 ('children[].rows'), '[0]' picks one item ('colors[0].name'). A type is an entity type ('city'), '@arg' (the type whose table the argument names),
-'^field' (the type whose table a sibling field of the enclosing list item names) or '=arg' (the entity the thing
-given as the argument is about: the city a page given by URL describes).
+'^field' (the type whose table a sibling field of the enclosing list item names), '=arg' (the entity the thing
+given as the argument is about: the city a page given by URL describes) or '~' (for items: the type whose
+columns they have, as the ontology's `file_columns` say: a CSV file's rows that list airports).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class Items:
 
     path: str
     type: str | None = None
-    """The type of each item (items are then records of it), or None for plain values."""
+    """The type of each item (items are then records of it), '~' for the type their columns identify, or None for
+    plain values."""
     phrase: str | None = None
     """A plural noun phrase over the arguments for the whole list: 'the files under {path}'."""
     filters: str | None = None

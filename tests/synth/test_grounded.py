@@ -190,6 +190,31 @@ def test_comparisons_need_both_chains_and_match_the_world_database(worker, world
     assert checked >= 1
 
 
+def test_rows_of_a_csv_file_listing_the_worlds_cities_are_cities_that_flow_on(worker):
+    """A CSV file whose columns are a world table's (a city report's geonameid and population) lists entities of
+    that type: the most populous row is a city, keyed by its geonameid, which tools of any domain can take.
+    A table of something else is no list of entities."""
+    reader = ResultReader(lambda call, arg: "`reports/south-america/CL_cities.csv`")
+    meaning = next(d for d in domains().values() if "csv_query" in d.tools).tools["csv_query"].meaning.to_json()
+    rows = [{"geonameid": 3871336, "name": "Santiago", "admin1": "Santiago Metropolitan", "population": 4837295,
+             "latitude": -33.45694, "longitude": -70.64827, "timezone": "America/Santiago"},
+            {"geonameid": 3868626, "name": "Valparaíso", "admin1": "Valparaíso", "population": 282448,
+             "latitude": -33.03932, "longitude": -71.62725, "timezone": "America/Santiago"}]
+    result = {"path": "reports/south-america/CL_cities.csv", "columns": list(rows[0]), "rows": rows, "matched": 2,
+              "offset": 0, "has_more": False}
+    reading = reader.read(_record(1, "csv_query", {"path": result["path"], "limit": 200}, result), meaning, {})
+    city = next(t for t in reading.things if t.phrase.startswith("the most populous city among the rows of"))
+    assert city.type == "city" and city.keys["id"].value == 3871336
+    assert city.keys["id"].source == "call:1:rows[0].geonameid" and city.keys["entity_id"].value == "city:3871336"
+    assert not any(f.path == "rows[0].population" and f.about is city for f in reading.facts)  # picked by it
+    walker = MeaningExplorer(worker.catalog, ["related_rows", "find_media"], random.Random(0))
+    assert {plan[1] for plan in walker._plans(city)} == {"related_rows", "find_media"}
+    weather = {"path": "data/weather_seattle.csv", "columns": ["date", "temp_max"], "matched": 2, "offset": 0,
+               "has_more": False, "rows": [{"date": "2012-01-01", "temp_max": 12.8}, {"date": "2012-01-02", "temp_max": 10.6}]}
+    plain = reader.read(_record(2, "csv_query", {"path": weather["path"]}, weather), meaning, {})
+    assert not any(t.type in TYPES for t in plain.things)
+
+
 def test_one_item_of_its_sort_is_picked_and_the_sort_is_no_answer():
     reader = ResultReader(lambda call, arg: "iron")
     record = _record(1, "find_media", {"entity_id": "element:Fe"}, {"matches": [

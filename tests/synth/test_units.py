@@ -115,6 +115,26 @@ def test_selection_keeps_a_question_asked_twice_once():
     assert [t.id for t in chosen] == ["t7", "t8"]
 
 
+def test_selection_keeps_one_solution_asked_twice_once():
+    """The same calls read for the same answer, phrased two ways ('the largest file' and 'the longest file' are
+    one file): one task. Another answer read off the same calls is another task."""
+    from dive.env.trace import ToolCallRecord
+
+    def asked(i: int, question: str, path: str, answer: object) -> Task:
+        task = make_task(i, ["list_files", "lint_python"], f"g{i}", "s1")
+        task.question, task.answer, task.solution = question, answer, [0, 1]
+        task.evidence = Trace(session="s", calls=[
+            ToolCallRecord(index=0, server="code", tool="list_files", arguments={"path": "examples"}),
+            ToolCallRecord(index=1, server="code", tool="lint_python", arguments={"path": "examples/geometry.py"})])
+        task.derivation[-1].rule = AnswerRule(kind="field", call=1, path=path)
+        return task
+
+    pool = [asked(1, "Lint problems in the largest file under `examples`?", "count", 2),
+            asked(2, "Lint problems in the longest file under `examples`?", "count", 2),
+            asked(3, "Fixable lint problems in the largest file under `examples`?", "fixable", 1)]
+    assert [t.id for t in select_diverse(pool, 3, "submodular")] == ["t1", "t3"]
+
+
 def test_a_bad_line_in_a_tasks_file_names_the_file_and_line(tmp_path):
     from dive.synth import load_tasks
 
