@@ -189,29 +189,27 @@ def takes_type(dive: dict, kind: str) -> bool:
     return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
 
 
-def seed_pools(catalog: ToolCatalog, seeds: list[SeedEntity], folders: list[SeedEntity]) -> dict[str, list[SeedEntity]]:
-    """Seeds by the domain whose tools can start from them: the world's entities a domain holds and one of its
-    tools takes (the media files about iron start the media domain's walks; the files that merely mention Chile
-    give the files domain no way in), and each domain's workspace folders. Empty for servers whose tools
-    publish no meaning."""
+def seed_pools(catalog: ToolCatalog, seeds: list[SeedEntity], folders: list[SeedEntity]
+               ) -> dict[str, dict[str, list[SeedEntity]]]:
+    """Seeds by the domain whose tools can start from them, then by type: the world's entities a domain holds and
+    one of its tools takes (the media files about iron start the media domain's walks; the files that merely
+    mention Chile give the files domain no way in), and each domain's workspace folders. Empty for servers whose
+    tools publish no meaning."""
     takes: dict[tuple[str, str], bool] = {}
-    pools: dict[str, list[SeedEntity]] = {}
+    pools: dict[str, dict[str, list[SeedEntity]]] = {}
     for seed in [*seeds, *folders]:
         for domain in seed.domains:
             if (domain, seed.type) not in takes:
                 takes[(domain, seed.type)] = any(catalog.domain_of(n) == domain and takes_type(t.dive, seed.type)
                                                  for n, t in catalog.tools.items())
             if takes[(domain, seed.type)]:
-                pools.setdefault(domain, []).append(seed)
+                pools.setdefault(domain, {}).setdefault(seed.type, []).append(seed)
     return pools
 
 
-def _pick_seed(seeds: list[SeedEntity], rng: random.Random) -> SeedEntity:
+def _pick_seed(by_type: dict[str, list[SeedEntity]], rng: random.Random) -> SeedEntity:
     """A seed drawn type by type, each type weighted by the square root of its count: the world's three
     thousand cities still lead, but elements, companies and folders (whose tools differ) are not drowned."""
-    by_type: dict[str, list[SeedEntity]] = {}
-    for seed in seeds:
-        by_type.setdefault(seed.type, []).append(seed)
     kinds = sorted(by_type)
     kind = rng.choices(kinds, weights=[len(by_type[k]) ** 0.5 for k in kinds])[0]
     return rng.choice(by_type[kind])
@@ -228,7 +226,7 @@ def sample_config(
     exemplar_count: tuple[int, int] = (3, 5),
     rounds: int = 3,
     folders: list[SeedEntity] | None = None,
-    pools: dict[str, list[SeedEntity]] | None = None,
+    pools: dict[str, dict[str, list[SeedEntity]]] | None = None,
 ) -> TaskConfig:
     """The paper's config sampling: a seed, a toolset favouring the seed's domains, and exemplars. With `pools`
     (see `seed_pools`) a domain is drawn first, then one of its seeds, so every domain's tools start as many walks

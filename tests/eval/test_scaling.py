@@ -23,9 +23,12 @@ TEXTS = ['<tool_call>{"name": "run_query", "arguments": {"sql": "SELECT name FRO
 
 
 @pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 2-layer Llama with a tokenizer trained on a few lines (nothing downloaded)."""
-    tokenizer = train_tokenizer(TEXTS * 20, vocab_size=400)
+def tiny_base(world, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Llama with a tokenizer trained on a few lines and on the world's own tables
+    (nothing downloaded): tool results, which are mostly such rows and numbers, take a few characters a token
+    as with a real tokenizer, so a two-call conversation fits the experiment's max_length."""
+    tables = [(world.files_root / "data" / name).read_text()[:20_000] for name in ("airports.csv", "companies.csv")]
+    tokenizer = train_tokenizer(TEXTS * 20 + tables, vocab_size=1000)
     return save_tiny_model(tmp_path_factory.mktemp("base") / "model", tiny_causal_lm(tokenizer), tokenizer)
 
 
