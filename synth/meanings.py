@@ -196,6 +196,20 @@ def _resolve_type(declared: str | None, arguments: dict[str, Any], parent: dict[
     return declared
 
 
+def _entity_keys(entity: EntityType, row: dict[str, Any], prefix: str, call: int) -> dict[str, Value]:
+    """The keys a row of `entity` gives its thing (its key columns, world entity id and name), each with where it
+    was read: `prefix` + the row's field (a file's alias of the column where the row has that)."""
+    keys = {by: Value(row[col], by, f"{prefix}{col}", call) for by in entity.keys
+            for col in [entity.column(by, row)] if row.get(col) not in (None, "")}
+    entity_id = entity.entity_id(row)
+    if entity_id:
+        keys["entity_id"] = Value(entity_id, "entity_id", f"{prefix}{entity.column(entity.entity_key or '', row)}"
+                                  f"{ENTITY_ID_MARK}{entity.name}", call)
+    if row.get("name"):
+        keys.setdefault("name", Value(row["name"], "name", f"{prefix}name", call))
+    return keys
+
+
 def _attribute_facts(call: int, prefix: str, row: dict[str, Any], entity: EntityType, subject: Known, depth: int,
                      calls: frozenset[int], reading: Reading, skip: str | None = None) -> None:
     """The facts a record states of its entity, one per attribute; a value naming another entity (a city's
@@ -277,15 +291,7 @@ class ResultReader:
         if phrase is None:
             return None
         here = f"{path}." if path else ""
-        keys = {by: Value(row[col], by, f"call:{record.index}:{here}{col}", record.index)
-                for by in entity.keys for col in [entity.column(by, row)] if row.get(col) not in (None, "")}
-        entity_id = entity.entity_id(row)
-        if entity_id:
-            keys["entity_id"] = Value(entity_id, "entity_id", f"call:{record.index}:{here}"
-                                      f"{entity.column(entity.entity_key or '', row)}{ENTITY_ID_MARK}{entity.name}",
-                                      record.index)
-        if "name" in row and row["name"]:
-            keys.setdefault("name", Value(row["name"], "name", f"call:{record.index}:{here}name", record.index))
+        keys = _entity_keys(entity, row, f"call:{record.index}:{here}", record.index)
         subject_depth = depth if basis is None or basis.depth < depth else basis.depth
         known = Known(entity.name, keys, phrase, subject_depth, calls)
         reading.things.append(known)
@@ -505,15 +511,7 @@ class ResultReader:
             row = items[index]
             if not isinstance(row, dict):
                 continue
-            here = f"call:{record.index}:{path}[{index}]"
-            keys = {by: Value(row[col], by, f"{here}.{col}", record.index) for by in entity.keys
-                    for col in [entity.column(by, row)] if row.get(col) not in (None, "")}
-            entity_id = entity.entity_id(row)
-            if entity_id:
-                keys["entity_id"] = Value(entity_id, "entity_id", f"{here}.{entity.column(entity.entity_key or '', row)}"
-                                          f"{ENTITY_ID_MARK}{entity.name}", record.index)
-            if row.get("name"):
-                keys.setdefault("name", Value(row["name"], "name", f"{here}.name", record.index))
+            keys = _entity_keys(entity, row, f"call:{record.index}:{path}[{index}].", record.index)
             known = Known(entity.name, keys, phrase, depth, calls, pick)
             reading.things.append(known)
             if row.get("name"):
