@@ -286,7 +286,9 @@ class MeaningExplorer:
                     types = {argument: f"{thing.type}/{takes.get('by', 'name')}"}
                     # The thing it was found in goes with it where the tool takes that too (the file of a column).
                     for other, other_takes in declared.items():
-                        for outer in self.context.get(thing.identity, ()) if other != argument else ():
+                        if other == argument:
+                            continue
+                        for outer in self.context.get(thing.identity, ()):
                             fit = _takes_value(other_takes, outer)
                             if fit is not None and not fit[1]:
                                 given[other], sources[other] = fit[0].value, fit[0]
@@ -472,7 +474,8 @@ def _answerable(fact: Fact) -> bool:
     a count is asked only of two or more (that a list holds one thing or none says little, and coincides often)."""
     if fact.kind == "count":
         return isinstance(fact.value, int) and fact.value >= 2
-    if fact.value == 0 and not isinstance(fact.value, bool) and (fact.measured or fact.phrase.startswith("the number of ")):
+    nothing = fact.measured or fact.phrase.startswith("the number of ")
+    if fact.value == 0 and not isinstance(fact.value, bool) and nothing:
         return False  # "how many lines match" = 0, the size of an empty file: nothing found is no fact to ask about
     if fact.names is None:
         return True
@@ -543,7 +546,7 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
         return None
     chains = {c: solution_hops(evidence, c) for c in {f.call for f in candidates}}
     rng.shuffle(candidates)
-    # This round's deepest facts first, then those whose chain uses more distinct tools; at the same depth, facts
+    # This round's facts first; of those, the ones whose chain uses more distinct tools, then the deepest; facts
     # before counts (small counts say little).
     tools = {c: len({evidence.calls[h.call].tool for h in hops}) for c, hops in chains.items()}
     candidates.sort(key=lambda f: (f.call in this_round, tools[f.call], len(chains[f.call]), f.kind != "count"),
