@@ -481,15 +481,24 @@ class SearchResult(BaseModel):
     pattern: str
     matches: list[ContentMatch]
     total_matches: int = Field(description="Matching lines in all files searched (including those not returned)")
-    files: list[FileMatchCount] = Field(description="Every file with at least one match, with its count")
+    files: list[FileMatchCount] = Field(description="Files with at least one match, with their counts (at most 500)")
+    files_total: int = Field(description="Files with at least one match, including those not listed")
     files_searched: int
     truncated: bool
 
 
-def compile_pattern(pattern: str, *, regex: bool, ignore_case: bool) -> re.Pattern[str]:
-    """A user's search pattern as a compiled regex, with a clear error when it does not compile."""
+#: Files `search_content` lists with their counts.
+MAX_FILES_LISTED = 500
+
+
+def compile_pattern(pattern: str, *, regex: bool, ignore_case: bool, whole_word: bool = False) -> re.Pattern[str]:
+    """A user's search pattern as a compiled regex, with a clear error when it does not compile. `whole_word`:
+    it matches only where no letter, digit or underscore adjoins it."""
+    text = pattern if regex else re.escape(pattern)
+    if whole_word:
+        text = rf"(?<!\w)(?:{text})(?!\w)"
     try:
-        return re.compile(pattern if regex else re.escape(pattern), re.IGNORECASE if ignore_case else 0)
+        return re.compile(text, re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
         raise ToolFailure(f"invalid regular expression {pattern!r}: {exc}; set regex=false to search for it literally") from None
 
@@ -498,7 +507,16 @@ def _clip_line(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + "…"
 
 
-@DOMAIN.tool(meaning=Meaning(takes={"path": Takes("file", "path")}, facts=(Fact("total_matches", "the number of lines in {path} matching {pattern}"),), items=(Items("files", phrase="the files in {path} with lines matching {pattern}", name="path", name_type="file", name_by="path", attributes={"matches": "number of matching lines"}),)), kind="retrieval", examples=[
+#: A world entity's name searched for in the files: literally, as whole words ('Niger' is not in 'Nigeria').
+_AS_TEXT = {"regex": False, "whole_word": True}
+
+
+@DOMAIN.tool(meaning=Meaning(
+    takes={"path": Takes("file", "path"), "pattern": Takes("entity", "name", sets={"path": ".", **_AS_TEXT})},
+    facts=(Fact("total_matches", "the number of lines in {path} that mention {pattern}"),),
+    items=(Items("files", phrase="the files in {path} that mention {pattern}", name="path", name_type="file",
+                 name_by="path", total="files_total", attributes={"matches": "number of lines that mention it"}),)),
+    kind="retrieval", examples=[
     Example({"pattern": "Hydrogen", "path": "data", "include": "*.csv"},
             lambda r: r["total_matches"] >= 1 and r["matches"][0]["path"] == "data/elements.csv"),
     Example({"pattern": "error", "path": "logs", "ignore_case": True, "context_lines": 1, "max_matches": 5},
@@ -511,6 +529,7 @@ def search_content(
     include: Annotated[str | None, Field(description="Only search files whose name matches this glob, e.g. '*.md'")] = None,
     regex: Annotated[bool, Field(description="Treat `pattern` as a regular expression (false: literal text)")] = True,
     ignore_case: Annotated[bool, Field(description="Match letters case-insensitively")] = False,
+    whole_word: Annotated[bool, Field(description="Match only where the pattern is not part of a longer word")] = False,
     context_lines: Annotated[int, Field(ge=0, le=5, description="Lines of context before and after each match")] = 0,
     max_matches: Annotated[int, Field(ge=1, le=500, description="Most matching lines to return")] = 100,
 ) -> SearchResult:
@@ -518,7 +537,7 @@ def search_content(
     optional context, plus a per-file match count. Binary files are skipped."""
     root = s.read_root
     start = s.existing(path)
-    rx = compile_pattern(pattern, regex=regex, ignore_case=ignore_case)
+    rx = compile_pattern(pattern, regex=regex, ignore_case=ignore_case, whole_word=whole_word)
     matches: list[ContentMatch] = []
     per_file: list[FileMatchCount] = []
     searched = total = 0
@@ -543,8 +562,8 @@ def search_content(
         if count:
             per_file.append(FileMatchCount(path=s.rel(f), matches=count))
             total += count
-    return SearchResult(pattern=pattern, matches=matches, total_matches=total, files=per_file[:500],
-                        files_searched=searched, truncated=total > len(matches))
+    return SearchResult(pattern=pattern, matches=matches, total_matches=total, files=per_file[:MAX_FILES_LISTED],
+                        files_total=len(per_file), files_searched=searched, truncated=total > len(matches))
 
 
 # -- read_file --------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ class Takes:
     by: str = "name"
     """'name', 'key' (the type's primary key), a key column ('code', 'iata', 'symbol'), 'entity_id'
     ('city:2643743'), 'path' (a workspace file) or 'url'."""
+    sets: dict[str, Any] = field(default_factory=dict)
+    """Other arguments a call that takes the thing this way sets (a name searched for as text is searched
+    literally, as whole words: {"regex": False, "whole_word": True})."""
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,10 @@ class Meaning:
 
     def check(self, tool: str, arguments: set[str], outputs: set[str]) -> None:
         """Refuse at start-up a meaning that names arguments or output fields the tool does not have."""
-        for name in self.takes:
-            if name not in arguments:
-                raise ValueError(f"tool {tool}: meaning takes {name!r}, which is not an argument")
+        for name, takes in self.takes.items():
+            for argument in (name, *takes.sets):
+                if argument not in arguments:
+                    raise ValueError(f"tool {tool}: meaning takes {argument!r}, which is not an argument")
         for fact in self.facts:
             for placeholder in _PLACEHOLDER.findall(fact.phrase):
                 if placeholder not in arguments:
@@ -164,7 +168,7 @@ class Meaning:
         """The published form (what `_meta["dive/tool"]["meaning"]` carries)."""
         out: dict[str, Any] = {}
         if self.takes:
-            out["takes"] = {k: asdict(v) for k, v in self.takes.items()}
+            out["takes"] = {k: {f: x for f, x in asdict(v).items() if x != {}} for k, v in self.takes.items()}
         for name in ("facts", "records", "items", "aggregates"):
             values = getattr(self, name)
             if values:

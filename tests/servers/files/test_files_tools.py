@@ -197,3 +197,28 @@ async def test_structured_documents(server, world):
         assert missing.is_error and "no key 'symbol'" in missing.error and "code" in missing.error
         where = await pool.call("find_in_data", {"path": "config/hubs.yaml", "text": "iata", "search_in": "keys"})
         assert where.result["total"] >= 3 and where.result["matches"][0]["key_path"].endswith("[0].iata")
+
+
+async def test_a_name_searched_as_whole_words_matches_no_longer_word(server, world):
+    """'Niger' as whole words is not in 'Nigeria'; every file that mentions it is counted, however few are listed."""
+    import re
+
+    want: dict[str, int] = {}
+    for path in world.files_root.rglob("*"):
+        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(world.files_root).parts):
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError:
+                continue
+            count = sum(1 for line in lines if re.search(r"(?<!\w)Niger(?!\w)", line))
+            if count:
+                want[path.relative_to(world.files_root).as_posix()] = count
+    async with files_pool(server) as pool:
+        words = await pool.call("search_content", {"pattern": "Niger", "regex": False, "whole_word": True})
+        loose = await pool.call("search_content", {"pattern": "Niger", "regex": False})
+    assert words.result["files_total"] == len(want) >= 1
+    assert {f["path"]: f["matches"] for f in words.result["files"]} == want
+    assert words.result["total_matches"] == sum(want.values())
+    assert loose.result["total_matches"] > words.result["total_matches"]  # 'Nigeria' too
+    assert all("Nigeria" not in m["line"] or re.search(r"(?<!\w)Niger(?!\w)", m["line"])
+               for m in words.result["matches"])

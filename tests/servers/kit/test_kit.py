@@ -362,7 +362,8 @@ def test_a_meaning_naming_what_the_tool_lacks_is_refused_at_registration():
     for bad in (Meaning(facts=(Fact("count", "the number of {path}"),)),  # no such output field
                 Meaning(aggregates=(Aggregates("total", table="table", filters="where", request="figures"),)),
                 Meaning(facts=(Fact("total", "the number of files under {folder}"),)),  # no such argument
-                Meaning(takes={"folder": Takes("directory", "path")}, none="x")):
+                Meaning(takes={"folder": Takes("directory", "path")}, none="x"),
+                Meaning(takes={"path": Takes("entity", "name", sets={"regex": False})}, none="x")):  # no 'regex'
         with pytest.raises(ValueError):
             @d.tool(kind="retrieval", examples=[Example({"path": "."}, lambda r: True)], meaning=bad)
             def tally(state, path: str) -> Tally:
@@ -370,3 +371,8 @@ def test_a_meaning_naming_what_the_tool_lacks_is_refused_at_registration():
                 return Tally(total=1)
     with pytest.raises(ValueError):
         Meaning()  # says nothing, not even why
+    # What a thing taken as text sets goes with it in the published meaning; a plain take publishes no 'sets'.
+    published = Meaning(takes={"path": Takes("entity", "name", sets={"regex": False}), "other": Takes("file", "path")},
+                        none="x").to_json()["takes"]
+    assert published == {"path": {"type": "entity", "by": "name", "sets": {"regex": False}},
+                         "other": {"type": "file", "by": "path"}}
