@@ -138,6 +138,8 @@ class Reading:
 
 def render_literal(value: Any, by: str | None) -> str:
     """How a question writes a value it gives itself: paths and URLs in backticks, text in quotes."""
+    if by == "path" and value in (".", ""):
+        return "the workspace"  # the root of the folder a tool sees
     if by in ("path", "url"):
         return f"`{value}`"
     if isinstance(value, str):
@@ -342,6 +344,8 @@ class ResultReader:
         found = list(_expand(record.result or {}, declared.get("path", "")))
         if "[]" in declared.get("path", "") and len({repr(v) for _, v, _ in found}) > 1:
             return  # several values answer to one phrase ("the atlas page about X"): no definite description
+        last = re.search(r" (?:of|in) \{(\w+)\}$", declared.get("phrase", ""))
+        about = taken.get(last.group(1)) if last else None  # 'the number of lines in {path}': of the file given
         for path, value, _parent in found:
             if value in (None, "") or isinstance(value, (dict, list)):
                 continue
@@ -354,7 +358,7 @@ class ResultReader:
                 names = Known(declared["refers_to"], {by: Value(value, by, f"call:{record.index}:{path}", record.index)},
                               phrase, depth, calls, about=entity)
                 reading.things.append(names)
-            reading.facts.append(Fact(record.index, path, value, phrase, declared.get("unit"), None, names,
+            reading.facts.append(Fact(record.index, path, value, phrase, declared.get("unit"), about, names,
                                       frame=frame, measured=True))
 
     def _phrase(self, record: ToolCallRecord, template: str, named: dict[str, str] | None = None) -> str | None:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from dive.env.pool import ClientPool, PoolSession
 from dive.world import World, ensure_world
+from dive.world.ontology import TYPES
 
 from .answers import answer_type, matcher_for
 from .builtin import BuiltinExplorer, Evidence, derive_task
@@ -42,9 +43,19 @@ from .meanings import meaning_of
 from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, SeedEntity, Task, TaskConfig
 from .sampling import (config_seeds, folder_seeds, load_seed_file, sample_config, seed_pools, server_seeds,
-                       world_seeds)
+                       workspace_files, world_seeds)
 from .verify import static_checks, verify_task
-from .walk import DESCRIBED_SHARE, MeaningExplorer, WorldIndex, derive_grounded, fixture_values, seed_known
+from .walk import (
+    DESCRIBED_SHARE,
+    MeaningExplorer,
+    WorldIndex,
+    compared_thing,
+    derive_grounded,
+    derive_paired,
+    file_kind_of,
+    fixture_values,
+    seed_known,
+)
 
 CANDIDATES = "candidates.jsonl"
 
@@ -98,6 +109,10 @@ class SynthReport(BaseModel):
 
 #: Seconds between the two calls that tell whether a tool's answer changes on its own (past a second's tick).
 VOLATILE_PROBE_GAP_S = 1.1
+#: The share of walks followed by a second, shorter walk (at most PAIRED_ROUNDS rounds) whose finding the
+#: question compares with the first's.
+PAIR_SHARE = 0.4
+PAIRED_ROUNDS = 2
 
 
 class SynthWorker:
@@ -147,10 +162,15 @@ class SynthWorker:
                           or world_seeds(self.world, self.catalog.domains()))
             # Our domains' workspace folders start a share of tasks (not with a user's seeds file).
             self.folders = folder_seeds(self.world, self.catalog.domains()) if ours and not options.seeds_file else []
+            self.files = workspace_files(self.world, self.catalog.domains()) if ours else {}
             # Each domain starts an equal share of walks from the seeds its own tools take (the world's seeds only).
             self.pools = (seed_pools(self.catalog, self.seeds, self.folders)
                           if ours and not options.seeds_file and options.servers is None else {})
             self.index = WorldIndex(self.world)
+            self.by_type: dict[str, list[SeedEntity]] = {}
+            for seed in self.seeds:  # the world's entities by type, for second walks
+                if seed.type in TYPES and options_world_seeds(options):
+                    self.by_type.setdefault(seed.type, []).append(seed)
             self.fixtures = fixture_values(self.catalog)
             self._volatile: dict[str, bool] = {}
             self._barren: set[str] = set()
@@ -218,21 +238,19 @@ class SynthWorker:
         else:
             walker = MeaningExplorer(self.catalog, config.toolset, rng, index=self.index)
             if walker.tools:  # tools that say what their results mean: questions about what results mean
-                label = self.index.seed_label(config.seed) if options_world_seeds(self.options) else config.seed.name
-                if label is None:
+                if not self._start(walker, evidence, rng):
                     return CandidateLine(index=config.index, rejection=Rejection(
                         index=config.index, reason="ambiguous_seed", seed=config.seed.id))
-                # A share of seeds are described by a key a tool must resolve, when a tool of the menu can.
-                ways = [d for d in self.index.descriptions(config.seed) if walker.takes(seed_known(config.seed, *d))]
-                described = rng.choice(ways) if ways and rng.random() < DESCRIBED_SHARE else None
-                label, by = described or (label, None)  # 'the country whose three-letter ISO code is CHL'
-                walker.start(evidence, label, by)
                 checks = self._checks()
                 for round_no in range(config.rounds):
                     await walker.explore_round(evidence, round_no)
                     derived = derive_grounded(evidence, round_no, rng, lambda d: static_checks(d, evidence, **checks))
                     if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
                         history.append(derived)
+                if history and rng.random() < PAIR_SHARE:
+                    paired = await self._paired(config, evidence, rng, lambda d: static_checks(d, evidence, **checks))
+                    if paired is not None and len(paired.hops) >= len(history[-1].hops):
+                        history.append(paired)
             else:
                 explorer = BuiltinExplorer(self.catalog, config.toolset, rng, barren=self._barren)
                 for round_no in range(config.rounds):
@@ -263,6 +281,46 @@ class SynthWorker:
             return CandidateLine(index=config.index, rejection=Rejection(
                 index=config.index, reason=verification.reason or "rejected", seed=seed_id, detail=final.question[:200]))
         return CandidateLine(index=config.index, task=self._task(config, evidence, history, verification))
+
+    def _start(self, walker: MeaningExplorer, evidence: Evidence, rng: random.Random) -> bool:
+        """Start a walk from the evidence's seed, as the question names it (False: no name of it is unique). A share
+        of seeds are described by a key a tool of the menu must resolve ('the country whose three-letter ISO code
+        is CHL')."""
+        seed = evidence.seed
+        label = self.index.seed_label(seed) if options_world_seeds(self.options) else seed.name
+        if label is None:
+            return False
+        ways = [d for d in self.index.descriptions(seed) if walker.takes(seed_known(seed, *d))]
+        described = rng.choice(ways) if ways and rng.random() < DESCRIBED_SHARE else None
+        walker.start(evidence, *(described or (label, None)))
+        return True
+
+    async def _paired(self, config: TaskConfig, evidence: Evidence, rng: random.Random,
+                      check: Any) -> Derivation | None:
+        """A second, shorter walk in the same session, from another world entity of the type the first walk gave
+        an amount of, and a question comparing the two ('Is the population of the most populous city in the
+        smallest report under `reports/asia` greater than that of Kumasi?')."""
+        thing = compared_thing(evidence)
+        if thing is None:
+            return None
+        if thing.type in TYPES:
+            others = [s for s in self.by_type.get(thing.type, []) if s.id != evidence.seed.id]
+        else:  # a file of the same kind that the same server sees
+            record = evidence.calls[min(thing.calls)]
+            domain = self.catalog.domain_of(self._exposed_name(record.server, record.tool))
+            path = thing.keys.get("path")
+            others = [SeedEntity(id=f"{domain}:{p}", type=thing.type, name=p, attrs={"path": p}, domains=[domain])
+                      for p in self.files.get(domain, []) if file_kind_of(thing.type, p)
+                      and (path is None or p != path.value)]
+        if not others:
+            return None
+        side = Evidence(session=evidence.session, seed=rng.choice(others))
+        walker = MeaningExplorer(self.catalog, config.toolset, rng, index=self.index)
+        if not self._start(walker, side, rng):
+            return None
+        for round_no in range(rng.randint(1, PAIRED_ROUNDS)):
+            await walker.explore_round(side, round_no)
+        return derive_paired(evidence, side, config.rounds, rng, check)
 
     async def _is_volatile(self, record) -> bool:
         """Whether a tool's answers change on their own (a clock, randomness, live data), so none can be an

@@ -40,23 +40,30 @@ FOLDER_SHARE = 0.25
 MIN_FOLDER_FILES = 3
 
 
-def folder_seeds(world: World, domains: list[str]) -> list[SeedEntity]:
-    """The workspace folders each domain's server sees (the files tree, the media files, the code workspace),
-    as seeds: a question can start from `reports/europe` ('the largest CSV file under `reports/europe`') as well
-    as from Chile. Each seed belongs to its domain, whose tools find what is in it."""
+def workspace_files(world: World, domains: list[str]) -> dict[str, list[str]]:
+    """The files each of `domains` whose server has a workspace sees (the files tree, the media files, the code
+    workspace), by their paths relative to its root, hidden ones left out."""
     from dive.servers.code.seed_workspace import SEED_FILES
 
-    def enough(files: list[str]) -> set[str]:  # folders of three files or more: 'the largest of them' says something
-        counts = Counter(str(Path(f).parent) for f in files)
-        return {folder for folder, n in counts.items() if n >= MIN_FOLDER_FILES and folder != "."}
-
-    folders = {"code": enough(list(SEED_FILES))}
+    files = {"code": sorted(SEED_FILES)}
     for domain, root in (("files", world.files_root), ("media", world.media_root)):
         if root.is_dir():
-            folders[domain] = enough(["/".join(p.relative_to(root).parts) for p in root.rglob("*") if p.is_file()
-                                      and not any(part.startswith(".") for part in p.relative_to(root).parts)])
-    return [SeedEntity(id=f"{domain}:{rel}", type="directory", name=rel, attrs={"path": rel}, domains=[domain])
-            for domain in sorted(folders) if domain in domains for rel in sorted(folders[domain])]
+            files[domain] = sorted("/".join(p.relative_to(root).parts) for p in root.rglob("*") if p.is_file()
+                                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    return {domain: paths for domain, paths in files.items() if domain in domains}
+
+
+def folder_seeds(world: World, domains: list[str]) -> list[SeedEntity]:
+    """The workspace folders each domain's server sees, as seeds: a question can start from `reports/europe`
+    ('the largest CSV file under `reports/europe`') as well as from Chile. Each seed belongs to its domain, whose
+    tools find what is in it. A folder is a seed when it holds MIN_FOLDER_FILES files or more ('the largest of
+    them' says something)."""
+    seeds = []
+    for domain, files in sorted(workspace_files(world, domains).items()):
+        counts = Counter(str(Path(f).parent) for f in files)
+        seeds += [SeedEntity(id=f"{domain}:{rel}", type="directory", name=rel, attrs={"path": rel}, domains=[domain])
+                  for rel in sorted(f for f, n in counts.items() if n >= MIN_FOLDER_FILES and f != ".")]
+    return seeds
 
 
 def config_seeds(servers: dict[str, Any] | None) -> list[SeedEntity]:
@@ -185,7 +192,9 @@ def takes_type(dive: dict, kind: str) -> bool:
     meaning = dive.get("meaning")
     if not isinstance(meaning, dict) or meaning.get("none") or meaning.get("volatile") or dive.get("writes"):
         return False
-    kinds = {str(t.get("type", "")) for t in (meaning.get("takes") or {}).values() if isinstance(t, dict)}
+    # A name searched for as text is a way on, not a way in: a walk that starts there only greps for its seed.
+    kinds = {str(t.get("type", "")) for t in (meaning.get("takes") or {}).values()
+             if isinstance(t, dict) and (t.get("sets") or {}).get("regex") is not False}
     return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
 
 

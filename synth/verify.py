@@ -18,6 +18,9 @@ from .values import get_path
 MAX_ANSWER_CHARS = 200
 #: Other values swapped into a hop's input before it is judged not needed (one small count can coincide).
 SWAPS = 2
+#: Values tried at most for those swaps: one for which the chain's descriptions pick nothing ('the only file that
+#: mentions it' when several do) counts neither way; when only one is left, it decides alone.
+SWAP_TRIES = 8
 
 
 def _mentions(question: str, value: Any) -> bool:
@@ -74,9 +77,10 @@ def static_checks(derivation: Derivation, evidence: Evidence, *, fixtures: set[s
 
 
 async def _run_chain(derivation: Derivation, evidence: Evidence, pool: ClientPool,
-                     swap: tuple[int, str, Any] | None = None) -> tuple[Any, str | None]:
+                     swap: tuple[int, str, Any] | None = None, compared: bool = False) -> tuple[Any, str | None]:
     """Run the solution's calls in a fresh session, values flowing from the new results by the paths (or the
-    definite descriptions) they flowed by, with one argument swapped if asked; (answer, failure reason)."""
+    definite descriptions) they flowed by, with one argument swapped if asked; (answer, failure reason).
+    `compared`: for a comparison, the two values compared rather than the answer."""
     fresh = pool.open_session()
     results: dict[int, dict[str, Any] | None] = {}
     try:
@@ -103,10 +107,17 @@ async def _run_chain(derivation: Derivation, evidence: Evidence, pool: ClientPoo
     finally:
         pool.end_session(fresh.trace)
     try:
-        rule = derivation.rule
-        return compute_answer(rule, results.get(rule.call), results.get(rule.other_call)), None
+        return _outcome(derivation, results, compared), None
     except (KeyError, IndexError, TypeError):
         return None, "not_reproducible"
+
+
+def _outcome(derivation: Derivation, results: dict[int, Any], compared: bool = False) -> Any:
+    rule = derivation.rule
+    if compared and rule.kind == "compare":
+        return [get_path(results.get(rule.call) or {}, rule.path),
+                get_path(results.get(rule.other_call) or {}, rule.other_path)]
+    return compute_answer(rule, results.get(rule.call), results.get(rule.other_call))
 
 
 def _copy(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -161,25 +172,32 @@ async def replay(derivation: Derivation, evidence: Evidence, pool: ClientPool) -
 async def skippable_hop(derivation: Derivation, evidence: Evidence, pool: ClientPool, alternative: Any,
                         rng: random.Random) -> tuple[str | None, int]:
     """Swap each value that flowed into the chain (and the seed's) for another valid value of the same type;
-    if the answer stays the same, that hop was not needed. (reason or None, swaps checked).
+    if the answer stays the same, that hop was not needed (for a comparison, whose yes or no survives many a
+    swap: if neither value compared changes). (reason or None, swaps checked).
     `alternative(kind, by, value, rng)` gives the other value, or None when there is none to swap in."""
     checked = 0
+    found = derivation.answer if derivation.rule.kind != "compare" else _outcome(
+        derivation, {c: evidence.calls[c].structured() for c in (derivation.rule.call, derivation.rule.other_call)},
+        compared=True)
     for hop in derivation.hops:
         step = evidence.step(hop.call)
         for param, typed in step.types.items():
             kind, _, by = typed.partition("/")
             current = step.sources[param].value
-            same = 0
-            for _ in range(SWAPS):
+            same: list[bool] = []  # for each swap the chain could take: whether the answer stayed the same
+            for _ in range(SWAP_TRIES):
                 other = alternative(kind, by, current, rng)
                 if other is None:
                     break
-                answer, reason = await _run_chain(derivation, evidence, pool, swap=(hop.call, param, other))
+                answer, reason = await _run_chain(derivation, evidence, pool, swap=(hop.call, param, other),
+                                                  compared=True)
                 checked += 1
-                if reason is not None or not answers_match(answer, derivation.answer, matcher_for(derivation.answer)):
-                    break  # another value, another answer (or none at all): this input matters
-                same += 1
-            if same == SWAPS:
+                if reason is not None:
+                    continue  # the chain's descriptions pick nothing for that value: it tells nothing either way
+                same.append(answers_match(answer, found, matcher_for(found)))
+                if not same[-1] or len(same) == SWAPS:
+                    break  # another value, another answer (this input matters); or enough values tried
+            if same and all(same):  # every other value the chain could take gave the same answer
                 return "hop_not_needed", checked
     return None, checked
 

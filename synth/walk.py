@@ -44,6 +44,7 @@ class WorldIndex:
 
     def __init__(self, world: World | None) -> None:
         self.names: dict[str, Counter[str]] = {}
+        self._in_other_names: set[tuple[str, ...]] = set()
         self.city_labels: Counter[tuple[str, str]] = Counter()
         self.country_names: dict[str, str] = {}
         self._values: dict[tuple[str, str], list[Any]] = {}
@@ -59,6 +60,12 @@ class WorldIndex:
                         f"SELECT name FROM {entity.table}"))
             self.city_labels = Counter(db.execute("SELECT name, country_code FROM cities"))
             self.country_names = dict(db.execute("SELECT code, name FROM countries"))
+        # Names that text mentioning another thing contains too: part of a longer name ('Guinea' of 'Papua New
+        # Guinea'), or the name of things of two types (the city and the country of Singapore).
+        words = Counter(tuple(re.findall(r"\w+", name)) for counts in self.names.values() for name in counts)
+        self._in_other_names = {name for name, n in words.items() if n > 1} | {
+            name[i:j] for name in words for i in range(len(name)) for j in range(i + 1, len(name) + 1)
+            if j - i < len(name)}
 
     def values(self, kind: str, by: str) -> list[Any]:
         """Up to 2,000 values of one key of a type ('city', 'id'), in key order (asked once each)."""
@@ -95,6 +102,10 @@ class WorldIndex:
         """Whether exactly one entity of `kind` has this name (True for kinds without names in the world)."""
         counts = self.names.get(kind)
         return counts is None or counts.get(normalise_text(name), 0) == 1
+
+    def mentioned_alone(self, name: Any) -> bool:
+        """Whether text that mentions `name` (as whole words) can mention no other thing of the world."""
+        return tuple(re.findall(r"\w+", normalise_text(name))) not in self._in_other_names
 
     def seed_label(self, seed: SeedEntity) -> str | None:
         """How a question names the seed, or None when no name of it is unique in the world."""
@@ -193,6 +204,7 @@ def _takes_value(takes: dict[str, Any], thing: Known) -> tuple[Value, dict[str, 
         extra[kind[1:]] = entity.table
     elif not _compatible(kind, thing):
         return None
+    extra.update(takes.get("sets") or {})
     value = thing.key(by)
     return (value, extra) if value is not None else None
 
@@ -280,6 +292,9 @@ class MeaningExplorer:
             declared = meaning.get("takes") or {}
             for argument, takes in declared.items():
                 found = _takes_value(takes, thing)
+                if found is not None and (takes.get("sets") or {}).get("regex") is False \
+                        and not self.index.mentioned_alone(found[0].value):
+                    found = None  # a name searched for as text that also finds other things' mentions
                 if found is not None:
                     value, extra = found
                     given, sources = {argument: value.value, **extra}, {argument: value}
@@ -539,12 +554,10 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
                     check: Callable[[Derivation], str | None] | None = None) -> Derivation | None:
     """The hardest question the evidence so far supports (the deepest fact, this round's first) that passes
     `check`, or None. Each refused question's reason goes to `evidence.refusals`."""
-    ok_calls = {s.call for s in evidence.steps if s.ok}
     this_round = {s.call for s in evidence.steps if s.ok and s.round == round_no}
-    candidates = [f for f in evidence.facts if f.call in ok_calls]
+    candidates, chains = _candidates(evidence)
     if not candidates:
         return None
-    chains = {c: solution_hops(evidence, c) for c in {f.call for f in candidates}}
     rng.shuffle(candidates)
     # This round's facts first; of those, the ones whose chain uses more distinct tools, then the deepest; facts
     # before counts (small counts say little).
@@ -579,6 +592,27 @@ def derive_grounded(evidence: Evidence, round_no: int, rng: random.Random,
     return None
 
 
+def _candidates(evidence: Evidence) -> tuple[list[Fact], dict[int, list[Any]]]:
+    """The facts of calls that succeeded, and each such call's solution chain."""
+    ok_calls = {s.call for s in evidence.steps if s.ok}
+    candidates = [f for f in evidence.facts if f.call in ok_calls]
+    return candidates, {c: solution_hops(evidence, c) for c in {f.call for f in candidates}}
+
+
+def derive_paired(evidence: Evidence, side: Evidence, round_no: int, rng: random.Random,
+                  check: Callable[[Derivation], str | None] | None = None) -> Derivation | None:
+    """A comparison of a thing the evidence found with one a second walk (`side`, in the same session) found from
+    another seed: the two walks' findings join the evidence, and the question needs both chains."""
+    evidence.steps += side.steps
+    evidence.given.update(side.given)
+    known = {t.identity for t in evidence.things}
+    evidence.things += [t for t in side.things if t.identity not in known]
+    evidence.facts += side.facts
+    candidates, chains = _candidates(evidence)
+    rng.shuffle(candidates)
+    return _comparison(evidence, candidates, chains, round_no, rng, check, across={s.call for s in side.steps})
+
+
 def _restates_pick(phrase: str) -> bool:
     """'The size of the file with the smallest size among the files under `logs`': the value the description
     compared, which the listing that picked the thing already gave; the hop after it adds nothing."""
@@ -594,26 +628,56 @@ _QUANTITIES = {a.phrase for t in TYPES.values() for a in t.attributes.values() i
 COMPARE_SHARE = 0.3
 
 
+def _compared_attribute(fact: Fact) -> str | None:
+    """What a comparison may ask of `fact`: the attribute it gives of its thing ('population' of 'the capital of
+    Chile'), when that is an amount (not a code: 'calling code' 7 < 379) and not what picked the thing ('the most
+    populous city' is more populous than the rest of its list by its description); else None."""
+    about = fact.about
+    if (fact.kind != "field" or about is None or isinstance(fact.value, bool) or parse_number(fact.value) is None
+            or not fact.phrase.startswith("the ")
+            or not fact.phrase.endswith((f" of {about.phrase}", f" in {about.phrase}"))
+            or (about.picked or {}).get("by") == fact.path.rsplit(".", 1)[-1]):
+        return None
+    attribute = fact.phrase[len("the "):-len(f" of {about.phrase}")]  # ' in ' is as long as ' of '
+    if re.search(rf"\bwith the (?:largest|smallest) {re.escape(attribute)}\b", about.phrase):
+        return None  # picked by that very amount, as another tool measured it
+    return attribute if fact.unit is not None or attribute.startswith("number of ") or attribute in _QUANTITIES \
+        else None
+
+
+def compared_thing(evidence: Evidence) -> Known | None:
+    """The deepest thing the evidence gives an amount of (what a second thing of its type, found on another way,
+    could be compared with): a world entity or a workspace file; or None."""
+    about = [f.about for f in evidence.facts if f.about is not None and f.about.calls
+             and (f.about.type in TYPES or f.about.type in _FILE_KINDS) and _compared_attribute(f) is not None]
+    return max(about, key=lambda thing: thing.depth) if about else None
+
+
+def file_kind_of(kind: str, path: str) -> bool:
+    """Whether a workspace file at `path` is a thing of `kind` (a '.py' file is a Python file)."""
+    suffixes = _SUFFIXES.get(kind)
+    return kind in _FILE_KINDS and (suffixes is None or path.lower().endswith(suffixes))
+
+
 def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[Any]], round_no: int,
-                rng: random.Random, check: Callable[[Derivation], str | None] | None) -> Derivation | None:
+                rng: random.Random, check: Callable[[Derivation], str | None] | None,
+                across: set[int] | None = None) -> Derivation | None:
     """'Which has the greater population, the capital of Chile or the most populous city of Peru?': the same
     attribute of two different things, found by different calls, so the answer needs both chains. Things known
-    by name are asked 'which'; others 'is it true that ... is greater than ...'. Ties are refused."""
-    # Amounts (not codes: 'calling code' 7 < 379) of things not picked by that very amount ('the most populous
-    # city' is more populous than the rest of its list by its description), grouped by what they measure.
+    by name are asked 'which'; others 'is it true that ... is greater than ...'. Ties are refused. With `across`,
+    one of the two facts comes from those calls and the other does not (two walks compared)."""
     by_attribute: dict[tuple[str, str | None], list[tuple[Fact, Known]]] = {}
     for fact in facts:
-        about = fact.about
-        if (fact.kind != "field" or about is None or isinstance(fact.value, bool) or parse_number(fact.value) is None
-                or not fact.phrase.startswith("the ") or not fact.phrase.endswith(f" of {about.phrase}")
-                or (about.picked or {}).get("by") == fact.path.rsplit(".", 1)[-1]):
-            continue
-        attribute = fact.phrase[len("the "):-len(f" of {about.phrase}")]
-        if fact.unit is not None or attribute.startswith("number of ") or attribute in _QUANTITIES:
-            by_attribute.setdefault((attribute, fact.unit), []).append((fact, about))
+        attribute = _compared_attribute(fact)
+        if attribute is not None:
+            by_attribute.setdefault((attribute, fact.unit), []).append((fact, fact.about))
     pairs = [(attribute, a, b) for (attribute, _), group in by_attribute.items() for a in group for b in group
-             if a[0].call < b[0].call and a[1].type == b[1].type and a[1].identity != b[1].identity]
+             if a[0].call < b[0].call and a[1].type == b[1].type and a[1].identity != b[1].identity
+             and (across is None or (a[0].call in across) != (b[0].call in across))]
     rng.shuffle(pairs)
+    # The pairs whose chains use the most distinct tools first.
+    pairs.sort(key=lambda pair: len({h.tool for h in [*chains[pair[1][0].call], *chains[pair[2][0].call]]}),
+               reverse=True)
     for attribute, (a, first), (b, second) in pairs[:4]:
         hops = sorted({h.call: h for h in [*chains[a.call], *chains[b.call]]}.values(), key=lambda h: h.call)
         names = [first.keys.get("name"), second.keys.get("name")]
@@ -628,10 +692,13 @@ def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[An
         if named_both:
             question = rng.choice(["Which has the greater {attribute}, {a} or {b}?",
                                    "Of {a} and {b}, which has the greater {attribute}?"])
+        elif attribute.startswith("number of "):  # 'Does `a.csv` have more lines than `b.csv`?'
+            question = rng.choice(["Does {a} have more {counted} than {b}?", "Is it true that {pa} is greater than {pb}?"])
         else:
-            question = rng.choice(["Is it true that {pa} is greater than {pb}?", "Is {pa} greater than {pb}?"])
+            question = rng.choice(["Is the {attribute} of {a} greater than that of {b}?",
+                                   "Does {a} have a greater {attribute} than {b}?", "Is {pa} greater than {pb}?"])
         question = _cap(question.format(attribute=attribute, a=first.phrase, b=second.phrase, pa=a.phrase,
-                                        pb=b.phrase))
+                                        pb=b.phrase, counted=attribute.removeprefix("number of ")))
         derivation = Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
                                 structure="comparison")
         refused = check(derivation) if check else None

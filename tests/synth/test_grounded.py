@@ -520,3 +520,118 @@ def test_a_list_holding_only_what_the_call_was_given_picks_nothing():
                                   {"files": [row], "total": row, "skipped_binary": 0, "truncated": False}), meaning, {})
     assert not reading.things and not any("only" in f.phrase for f in reading.facts)
     assert ("the number of lines in `data/elements.csv`", 119) in [(f.phrase, f.value) for f in reading.facts]
+
+
+def _mentions_by_file(root, name: str) -> dict[str, int]:
+    """Per file under `root`: the lines that mention `name` as whole words (recomputed here, without the tools)."""
+    found: dict[str, int] = {}
+    for path in root.rglob("*"):
+        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(root).parts):
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            continue
+        count = sum(1 for line in lines if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line))
+        if count:
+            found[path.relative_to(root).as_posix()] = count
+    return found
+
+
+def test_things_found_in_the_database_are_searched_for_in_the_files(worker, world, monkeypatch):
+    """A world entity's name flows into a search of the workspace's files, as whole words: 'the files in the
+    workspace that mention the capital of Chile'. The files and lines that mention it, and the file a description
+    picks among them, match a search done here without the tools; no other thing's name contains the name."""
+    monkeypatch.setattr(worker, "pools", {"database": worker.pools["database"]})
+    tasks = [line.task for line in worker.run(range(600, 760)) if line.task is not None]
+    searched = [t for t in tasks if "search_content" in t.diversity.tools]
+    assert len(searched) >= 3, [t.question for t in tasks]
+    names = sqlite3.connect(world.db_path)
+    tables = [e.table for e in TYPES.values() if "name" in {r[1] for r in names.execute(f"PRAGMA table_info({e.table})")}]
+    for task in searched:
+        assert "mention" in task.question, task.question
+        hops = task.derivation[-1].hops
+        at = next(i for i, hop in enumerate(hops) if hop.tool == "search_content")
+        call = task.evidence.calls[hops[at].call]
+        name = call.arguments["pattern"]
+        assert call.arguments["regex"] is False and call.arguments["whole_word"] is True
+        others = [n for t in tables for (n,) in names.execute(f"SELECT name FROM {t} WHERE name LIKE ?", (f"%{name}%",))
+                  if n != name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", n)]
+        assert not others, f"{name!r} is part of {others[:3]}"
+        want = _mentions_by_file(world.files_root, name)
+        assert call.result["files_total"] == len(want) and call.result["total_matches"] == sum(want.values())
+        rule = task.derivation[-1].rule
+        if rule.call == call.index and rule.kind == "field" and rule.path == "total_matches":
+            assert task.answer == sum(want.values()), task.question
+        elif rule.call == call.index and rule.kind == "count":
+            assert task.answer == len(want), task.question
+        for later in hops[at + 1:]:  # a file picked among those that mention it
+            pick = later.picks.get("path")
+            if not pick or not later.inputs.get("path", "").startswith(f"call:{call.index}:"):
+                continue
+            given = task.evidence.calls[later.call].arguments["path"]
+            if pick.get("only"):
+                assert list(want) == [given], task.question
+            else:
+                best = (max if pick["largest"] else min)(want.values())
+                assert [p for p, n in want.items() if n == best] == [given], task.question
+
+
+def test_two_walks_compared_need_both_and_match_the_world_database(worker, world, monkeypatch):
+    """A second walk from another entity of the type the first gave an amount of: 'Is the population of the
+    capital of Chile greater than that of Kumasi?'. Each of the two things compared comes by a chain of its own,
+    from a seed of its own; the answer is what SQL over the world's database says of the two."""
+    from dive.synth import pipeline
+
+    monkeypatch.setattr(pipeline, "PAIR_SHARE", 1.0)
+    monkeypatch.setattr(worker, "pools", {"database": worker.pools["database"]})
+    tasks = [line.task for line in worker.run(range(760, 840)) if line.task is not None]
+    paired = []
+    for task in tasks:
+        derivation = task.derivation[-1]
+        if derivation.rule.kind != "compare":
+            continue
+        chains = [solution_hops_of(derivation, c) for c in (derivation.rule.call, derivation.rule.other_call)]
+        if not set(chains[0]) & set(chains[1]):
+            paired.append((task, chains))
+    assert len(paired) >= 3, [t.question for t in tasks]
+    checked = 0
+    with sqlite3.connect(world.db_path) as db:
+        for task, chains in paired:
+            derivation = task.derivation[-1]
+            starts = [[s for c in chain for s in derivation_inputs(derivation, c) if s.startswith("seed:")]
+                      for chain in chains]
+            assert all(starts), f"{task.question}: each chain starts from a seed of its own"
+            rule = derivation.rule
+            values = []
+            for call, path in ((rule.call, rule.path), (rule.other_call, rule.other_path)):
+                holder, column = path.rsplit(".", 1)
+                row = task.evidence.calls[call].result
+                for part in re.findall(r"[^.\[\]]+|\[\d+\]", holder):
+                    row = row[int(part[1:-1])] if part.startswith("[") else row[part]
+                rows = [r for e in TYPES.values() if column in e.attributes and "name" in row
+                        for r in db.execute(f"SELECT {column} FROM {e.table} WHERE name = ?", (row["name"],))]
+                values.append(rows[0][0] if len(rows) == 1 else None)
+            if None in values:
+                continue  # a name several rows share: the tools told them apart by key
+            bigger = values[0] > values[1]
+            assert task.answer == (rule.names[0 if bigger else 1] if rule.names else bigger), task.question
+            checked += 1
+    assert checked >= 2
+
+
+def solution_hops_of(derivation: Derivation, call: int) -> list[int]:
+    """The calls of a derivation that lead to `call` (it and those whose outputs fed it)."""
+    hops = {hop.call: hop for hop in derivation.hops}
+    chain, todo = [], [call]
+    while todo:
+        current = todo.pop()
+        if current in chain:
+            continue
+        chain.append(current)
+        todo += [int(s.split(":")[1]) for s in hops[current].inputs.values() if s.startswith("call:")]
+    return sorted(chain)
+
+
+def derivation_inputs(derivation: Derivation, call: int) -> list[str]:
+    return list(next(hop for hop in derivation.hops if hop.call == call).inputs.values())
