@@ -538,6 +538,10 @@ def search_content(
     root = s.read_root
     start = s.existing(path)
     rx = compile_pattern(pattern, regex=regex, ignore_case=ignore_case, whole_word=whole_word)
+    # A file the pattern matches nowhere in is passed over without splitting it into lines; a pattern anchored to
+    # a line's start or end ('^', '$') is tried line by line everywhere, as the whole text has other line ends.
+    whole_text = not regex or not re.search(r"[\^$]|\\[AZ]", pattern)
+    literal = not regex and not ignore_case
     matches: list[ContentMatch] = []
     per_file: list[FileMatchCount] = []
     searched = total = 0
@@ -548,7 +552,10 @@ def search_content(
         if looks_binary(data[:SNIFF_BYTES]):
             continue
         searched += 1
-        lines = decode(data)[0].splitlines()
+        text = decode(data)[0]
+        if (pattern not in text) if literal else (whole_text and not rx.search(text)):
+            continue
+        lines = text.splitlines()
         count = 0
         for i, line in enumerate(lines):
             if not rx.search(line):
