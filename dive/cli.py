@@ -223,7 +223,7 @@ def synth_command(
     backend: Annotated[str, typer.Option(help="builtin (no model) or openai (any OpenAI-compatible endpoint).")] = "builtin",
     model: Annotated[Optional[str], typer.Option(help="Model name for the openai backend.")] = None,
     base_url: Annotated[Optional[str], typer.Option(help="Endpoint for the openai backend, e.g. http://127.0.0.1:8000/v1.")] = None,
-    rounds: Annotated[int, typer.Option(help="Evidence-collection rounds (K).")] = 3,
+    rounds: Annotated[Optional[int], typer.Option(help="Evidence-collection rounds (K); default 4.")] = None,
     toolset_size: Annotated[str, typer.Option(help="Tools per task config, N or LO-HI.")] = "15-50",
     exemplars: Annotated[str, typer.Option(help="Exemplars per task config, N or LO-HI.")] = "3-5",
     select: Annotated[str, typer.Option(help="random (as in the paper) or submodular (coverage of tools, toolsets, call graphs).")] = "submodular",
@@ -255,7 +255,8 @@ def synth_command(
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     options = SynthOptions(
-        n=n, seed=seed, rounds=rounds, toolset_size=_range(toolset_size, "toolset-size"),
+        n=n, seed=seed, **({"rounds": rounds} if rounds is not None else {}),
+        toolset_size=_range(toolset_size, "toolset-size"),
         exemplars=_range(exemplars, "exemplars"), select=select, servers=config, domains=domain,
         include_held_out=include_held_out, world=str(world) if world else None,
         seeds_file=str(seeds_file) if seeds_file else None, backend=backend, model=model, base_url=base_url,

@@ -65,7 +65,7 @@ class SynthOptions(BaseModel):
 
     n: int = 100
     seed: int = 0
-    rounds: int = 3
+    rounds: int = 4
     toolset_size: tuple[int, int] = (15, 50)
     exemplars: tuple[int, int] = (3, 5)
     select: Literal["random", "submodular"] = "submodular"

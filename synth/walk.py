@@ -381,6 +381,9 @@ class MeaningExplorer:
         example = self.rng.choice(compatible) if compatible else {}
         # An example made for another table or thing would mix its columns with ours: keep only what is generic.
         same_table = example.get("table") == given.get("table") if "table" in given else True
+        if any(isinstance(v, str) and "pattern" in props.get(k, {}) and not re.search(props[k]["pattern"], v)
+               for k, v in given.items()):
+            return None  # a value the tool's schema refuses ('Class.method' where an identifier is asked)
         arguments = dict(given)
         # Only what the question can say is set: what the thing gives, what the tool requires (from its example),
         # and how much of a list to return. Everything else keeps its default, which the meaning's phrases assume.
@@ -624,6 +627,23 @@ def _restates_pick(phrase: str) -> bool:
 
 #: Attributes of world entities that are amounts (they have superlatives), which comparisons may ask about.
 _QUANTITIES = {a.phrase for t in TYPES.values() for a in t.attributes.values() if a.most}
+def _comparative(most: str) -> str | None:
+    """'farther north' of 'northernmost', 'more populous' of 'most populous', 'higher' of 'highest'; None where
+    the superlative is a phrase ('with the most employees')."""
+    if most.endswith("ernmost"):
+        return f"farther {most[:-len('ernmost')]}"
+    if most.startswith("most ") and " " not in most[5:]:
+        return f"more {most[5:]}"
+    if " " not in most and most.endswith("iest"):
+        return most[:-4] + "ier"
+    if " " not in most and most.endswith("est"):
+        return most[:-3] + "er"
+    return None
+
+
+#: Attribute phrase -> how a question compares two things by it ('farther north' for latitude).
+_COMPARATIVES = {a.phrase: c for t in TYPES.values() for a in t.attributes.values()
+                 if a.most and (c := _comparative(a.most))}
 #: The share of derivations that first try to compare two facts.
 COMPARE_SHARE = 0.3
 
@@ -689,16 +709,22 @@ def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[An
             answer = compute_answer(rule, evidence.calls[a.call].result, evidence.calls[b.call].result)
         except (KeyError, IndexError, TypeError):
             continue
-        if named_both:
+        comparative = _COMPARATIVES.get(attribute)
+        if named_both and comparative:
+            question = rng.choice(["Which is {comparative}, {a} or {b}?", "Of {a} and {b}, which is {comparative}?"])
+        elif named_both:
             question = rng.choice(["Which has the greater {attribute}, {a} or {b}?",
                                    "Of {a} and {b}, which has the greater {attribute}?"])
+        elif comparative and rng.random() < 0.5:
+            question = "Is {a} {comparative} than {b}?"
         elif attribute.startswith("number of "):  # 'Does `a.csv` have more lines than `b.csv`?'
             question = rng.choice(["Does {a} have more {counted} than {b}?", "Is it true that {pa} is greater than {pb}?"])
         else:
             question = rng.choice(["Is the {attribute} of {a} greater than that of {b}?",
                                    "Does {a} have a greater {attribute} than {b}?", "Is {pa} greater than {pb}?"])
         question = _cap(question.format(attribute=attribute, a=first.phrase, b=second.phrase, pa=a.phrase,
-                                        pb=b.phrase, counted=attribute.removeprefix("number of ")))
+                                        pb=b.phrase, counted=attribute.removeprefix("number of "),
+                                        comparative=comparative))
         derivation = Derivation(round=round_no, question=question, answer=answer, hops=hops, rule=rule,
                                 structure="comparison")
         refused = check(derivation) if check else None

@@ -357,7 +357,8 @@ def _python_files(state: CodeState, under: str) -> list[Path]:
 ])
 def find_references(
     s: CodeState,
-    name: Annotated[str, Field(description="An identifier: a function, class, method, attribute or variable name")],
+    name: Annotated[str, Field(description="An identifier: a function, class, method, attribute or variable name",
+                               pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
     path: Annotated[str, Field(description="Workspace folder or file to search, '.' for all")] = ".",
 ) -> ReferencesResult:
     """Find every place a name is defined, imported, assigned, called or used across the workspace's

@@ -515,7 +515,7 @@ _AS_TEXT = {"regex": False, "whole_word": True}
     takes={"path": Takes("file", "path"), "pattern": Takes("entity", "name", sets={"path": ".", **_AS_TEXT})},
     facts=(Fact("total_matches", "the number of lines in {path} that mention {pattern}"),),
     items=(Items("files", phrase="the files in {path} that mention {pattern}", name="path", name_type="file",
-                 name_by="path", total="files_total", attributes={"matches": "number of lines that mention it"}),)),
+                 name_by="path", total="files_total", attributes={"matches": "number of matching lines"}),)),
     kind="retrieval", examples=[
     Example({"pattern": "Hydrogen", "path": "data", "include": "*.csv"},
             lambda r: r["total_matches"] >= 1 and r["matches"][0]["path"] == "data/elements.csv"),
