@@ -8,13 +8,14 @@ says what it is ("the population of the capital of Chile"). Nothing a meaning do
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dive.env.trace import ListedTool, ToolCallRecord
-from dive.world.ontology import BY_TABLE, TYPES, EntityType, Relation, relation, type_of_columns
+from dive.world.ontology import BY_TABLE, TYPES, Attribute, EntityType, Relation, relation, type_of_columns
 
 from .answers import format_answer, parse_number
 from .values import Value
@@ -134,6 +135,22 @@ class Reading:
 
     things: list[Known] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
+
+
+def _figure(function: str, attribute: Attribute | None, plural: str) -> tuple[str, str | None] | None:
+    """The phrase and unit of a figure over an attribute of the rows `plural` names ('the average elevation of the
+    airports in Chile'), or None: a figure over text or codes, a column the ontology does not know, or a sum of
+    what does not add up."""
+    if attribute is None or attribute.most is None:
+        return None
+    phrases = {"avg": f"the average {attribute.phrase} of the {plural}",
+               "median": f"the median {attribute.phrase} of the {plural}",
+               "stdev": f"the sample standard deviation of the {attribute.phrase} of the {plural}",
+               "max": f"the highest {attribute.phrase} among the {plural}",
+               "min": f"the lowest {attribute.phrase} among the {plural}"}
+    if attribute.additive:
+        phrases["sum"] = f"the combined {attribute.phrase} of the {plural}"
+    return (phrases[function], attribute.unit) if function in phrases else None
 
 
 def render_literal(value: Any, by: str | None) -> str:
@@ -258,6 +275,8 @@ class ResultReader:
             self._items(record, declared, taken, depth, calls, reading)
         for declared in meaning.get("aggregates") or []:
             self._aggregates(record, declared, reading)
+        for declared in meaning.get("statistics") or []:
+            self._statistics(record, declared, reading)
         return reading
 
     # -- records -----------------------------------------------------------------------------------
@@ -382,45 +401,59 @@ class ResultReader:
 
     # -- figures over rows ---------------------------------------------------------------------------
 
+    def _rows(self, record: ToolCallRecord, table: str, filters: str) -> tuple[EntityType, str] | None:
+        """The entity type of the rows a call's filters chose, and their plural phrase, where one equality on a
+        foreign key chose them ('airports in Chile'); else None."""
+        entity = BY_TABLE.get(str(record.arguments.get(table, "")))
+        chosen = record.arguments.get(filters) or []
+        if entity is None or len(chosen) != 1 or not isinstance(chosen[0], dict) or chosen[0].get("op", "=") != "=":
+            return None
+        rel = relation(entity.table, str(chosen[0].get("column", "")))
+        parent = self.describe_arg(record.index, f"{filters}[0].value") if rel is not None else None
+        return (entity, rel.plural.format(parent)) if rel is not None and parent is not None else None
+
     def _aggregates(self, record: ToolCallRecord, declared: dict[str, Any], reading: Reading) -> None:
         """Figures over the rows a relation picks ('the highest elevation among the airports in Chile'): a sum
         only of what adds up, and only values a person can write down (no float noise of a long sum)."""
-        entity = BY_TABLE.get(str(record.arguments.get(declared.get("table", ""), "")))
-        filters = record.arguments.get(declared.get("filters", "")) or []
-        if entity is None or len(filters) != 1 or not isinstance(filters[0], dict) or \
-                filters[0].get("op", "=") != "=":
+        rows = self._rows(record, declared.get("table", ""), declared.get("filters", ""))
+        if rows is None:
             return
-        rel = relation(entity.table, str(filters[0].get("column", "")))
-        parent = self.describe_arg(record.index, f"{declared['filters']}[0].value") if rel is not None else None
-        if rel is None or parent is None:
-            return
-        plural = rel.plural.format(parent)
+        entity, plural = rows
         path = declared.get("path", "")
         for i, entry in enumerate((record.result or {}).get(path) or []):
             if not isinstance(entry, dict):
                 continue
             function, column = entry.get(declared.get("function", "function")), entry.get(declared.get("column", "column"))
             value = entry.get(declared.get("value", "value"))
-            attribute = entity.attributes.get(column) if isinstance(column, str) else None
             if isinstance(value, bool) or not isinstance(value, (int, float)) or round(value, 2) != value:
                 continue
             if function == "count" and column is None:
                 if value < 2:
                     continue  # that one thing or none is related says little, and coincides often
-                phrase, unit = f"the number of {plural}", None
-            elif attribute is None or attribute.most is None:
-                continue  # a figure over text or codes, or a column the ontology does not know
-            elif function == "sum" and attribute.additive:
-                phrase, unit = f"the combined {attribute.phrase} of the {plural}", attribute.unit
-            elif function == "avg":
-                phrase, unit = f"the average {attribute.phrase} of the {plural}", attribute.unit
-            elif function in ("max", "min"):
-                phrase = f"the {'highest' if function == 'max' else 'lowest'} {attribute.phrase} among the {plural}"
-                unit = attribute.unit
+                figure: tuple[str, str | None] | None = (f"the number of {plural}", None)
             else:
+                figure = _figure(str(function), entity.attributes.get(column) if isinstance(column, str) else None,
+                                 plural)
+            if figure is not None:
+                reading.facts.append(Fact(record.index, f"{path}[{i}].{declared.get('value', 'value')}", value,
+                                          figure[0], figure[1], None))
+
+    def _statistics(self, record: ToolCallRecord, declared: dict[str, Any], reading: Reading) -> None:
+        """Figures over one column of the rows a relation picks, each at a field of its own ('the median population
+        of the cities of Chile'); a figure inside a list only where the list holds one entry (not grouped)."""
+        rows = self._rows(record, declared.get("table", "table"), declared.get("filters", "filters"))
+        column = record.arguments.get(declared.get("column", "column"))
+        if rows is None or not isinstance(column, str):
+            return
+        entity, plural = rows
+        for path, function in (declared.get("figures") or {}).items():
+            found = list(_expand(record.result or {}, re.sub(r"\[0\]", "[]", path)))
+            figure = _figure(function, entity.attributes.get(column), plural)
+            if len(found) != 1 or figure is None:
                 continue
-            reading.facts.append(Fact(record.index, f"{path}[{i}].{declared.get('value', 'value')}", value, phrase,
-                                      unit, None))
+            value = found[0][1]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                reading.facts.append(Fact(record.index, found[0][0], value, figure[0], figure[1], None))
 
     # -- lists ---------------------------------------------------------------------------------------
 

@@ -331,25 +331,35 @@ class MeaningExplorer:
                                   {arg: value}, {arg: f"{thing.type}/{rel.by}"}))
             for figures in meaning.get("aggregates") or []:
                 plans.extend(self._figure_plans(thing, tool_name, figures))
+            for figures in meaning.get("statistics") or []:
+                plans.extend(self._figure_plans(thing, tool_name, figures, one_column=True))
         return plans
 
-    def _figure_plans(self, thing: Known, tool_name: str, figures: dict[str, Any]) -> list[Plan]:
-        """Figures over the entities related to `thing` (the airports in it, the cities of it): one or two of
-        what its related entities' numbers add up to, average or reach at most and at least."""
+    def _figure_plans(self, thing: Known, tool_name: str, figures: dict[str, Any], *, one_column: bool = False
+                      ) -> list[Plan]:
+        """Figures over the entities related to `thing` (the airports in it, the cities of it): for `aggregates`,
+        one or two of what their numbers add up to, average or reach at most and at least (`figures['request']`);
+        for `statistics` (`one_column`), the figures of one of their amounts (`figures['column']`)."""
         plans: list[Plan] = []
         arg = f"{figures['filters']}[0].value"
         for rel in relations_of(thing.type):
             value, child = thing.key(rel.by), TYPES[rel.child]
             if value is None:
                 continue
-            asked = [{"function": "count"}]
-            for column, attribute in child.attributes.items():
-                if attribute.most is not None:
-                    asked += [{"function": f, "column": column} for f in ("avg", "max", "min")]
-                    if attribute.additive:
-                        asked.append({"function": "sum", "column": column})
+            amounts = [column for column, attribute in child.attributes.items() if attribute.most is not None]
+            if one_column:
+                if not amounts:
+                    continue
+                asked = {figures["column"]: self.rng.choice(amounts)}
+            else:
+                request = [{"function": "count"}]
+                for column in amounts:
+                    request += [{"function": f, "column": column} for f in ("avg", "max", "min")]
+                    if child.attributes[column].additive:
+                        request.append({"function": "sum", "column": column})
+                asked = {figures["request"]: self.rng.sample(request, min(2, len(request)))}
             plans.append((thing, tool_name, {
-                figures["table"]: child.table, figures["request"]: self.rng.sample(asked, min(2, len(asked))),
+                figures["table"]: child.table, **asked,
                 figures["filters"]: [{"column": rel.column, "op": "=", "value": value.value}]},
                 {arg: value}, {arg: f"{thing.type}/{rel.by}"}))
         return plans

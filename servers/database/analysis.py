@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from dive.servers.kit import Aggregates, Example, Meaning, ToolFailure, no_facts
+from dive.servers.kit import Aggregates, Example, Meaning, Statistics, ToolFailure, no_facts
 
 from .checks import close, world_rows, world_value
 from .filters import Filter, as_dicts, cell, select_list, table_where, tidy
@@ -249,7 +249,7 @@ def _pct(values: np.ndarray, q: float) -> float | None:
     return tidy(float(np.percentile(values, q, method="linear"))) if len(values) else None
 
 
-@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(statistics=(Statistics({"groups[0].median": "median"}),)), kind="processing", examples=[
     Example({"table": "countries", "column": "population", "percentiles": [50, 90]},
             lambda r, w: close(r["groups"][0]["median"], float(np.median([v for (v,) in world_rows(
                 w, "SELECT population FROM countries WHERE population IS NOT NULL")])))
@@ -313,7 +313,8 @@ class ColumnStatistics(BaseModel):
     top_values: list[dict[str, Any]] = Field(description="The 5 most frequent values with their counts")
 
 
-@DOMAIN.tool(meaning=no_facts("statistics over rows the caller chooses; not yet phrased as questions"), kind="processing", examples=[
+@DOMAIN.tool(meaning=Meaning(statistics=(Statistics({"mean": "avg", "stddev": "stdev", "sum": "sum", "min": "min",
+                                                      "max": "max"}),)), kind="processing", examples=[
     Example({"table": "elements", "column": "mass"}, lambda r, w: r["rows"] == world_value(w, "SELECT count(*) FROM elements")
             and close(r["mean"], world_value(w, "SELECT avg(mass) FROM elements"))
             and close(r["stddev"], float(np.std([v for (v,) in world_rows(w, "SELECT mass FROM elements WHERE mass IS NOT NULL")], ddof=1)))),

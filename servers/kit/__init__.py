@@ -4,7 +4,7 @@ from .domain import DEFAULT_TOOL_TIMEOUT, TOOL_META_KEY, Domain, DomainServer, E
 from .errors import ToolFailure, describe_exception
 from .limits import MAX_ITEMS, MAX_RESULT_BYTES, MAX_TEXT_CHARS, clip_items, clip_text, truncation_marker
 from .linger import Linger
-from .meaning import Aggregates, Fact, Items, Meaning, Record, Takes, no_facts
+from .meaning import Aggregates, Fact, Items, Meaning, Record, Statistics, Takes, no_facts
 from .memo import Memo, content_key
 from .paths import atomic_write, clone_file, clone_tree, relative_to_root, resolve_in_root
 from .sessions import (DEFAULT_SESSION, ENDED_META_KEY, FRESH_META_KEY, OWNER_META_KEY, SESSION_META_KEY, CopyOnWrite,
@@ -28,6 +28,7 @@ __all__ = [
     "Example",
     "Fact",
     "Aggregates",
+    "Statistics",
     "Items",
     "Linger",
     "Meaning",

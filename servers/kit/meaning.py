@@ -12,6 +12,8 @@ of Lyon, France") and never of how a tool shows them. A tool declares:
 - `items`: lists of things, with what makes them complete (a count over a truncated page is never an answer);
 - `aggregates`: figures computed over the rows of a table that filters chose (the combined population of the
   cities of Chile), each result entry naming its function and column;
+- `statistics`: figures over one column of such rows, each at an output field of its own (the median
+  population of the cities of Chile);
 - `volatile`: results change between two identical calls (clocks, randomness, live data): never an answer;
 - `none`: why no field of the result is a fact worth asking about (it echoes its input, it reports the tool's
   own work, it made a file whose name it chose).
@@ -126,6 +128,22 @@ class Aggregates:
 
 
 @dataclass(frozen=True)
+class Statistics:
+    """Figures over one numeric column of the rows of a world table that database-style filters chose, each at
+    an output field of its own: {'groups[0].median': 'median'} reads 'the median population of the cities of
+    Chile'. A figure is 'sum', 'avg', 'min', 'max', 'median' or 'stdev' (the sample standard deviation)."""
+
+    figures: dict[str, str]
+    """Output path -> the figure found there."""
+    table: str = "table"
+    """The argument naming the table."""
+    column: str = "column"
+    """The argument naming the column."""
+    filters: str = "filters"
+    """The argument holding the filters ({column, op, value})."""
+
+
+@dataclass(frozen=True)
 class Meaning:
     """What a tool's results mean (see the module's docstring)."""
 
@@ -134,11 +152,13 @@ class Meaning:
     records: tuple[Record, ...] = ()
     items: tuple[Items, ...] = ()
     aggregates: tuple[Aggregates, ...] = ()
+    statistics: tuple[Statistics, ...] = ()
     volatile: bool = False
     none: str | None = None
 
     def __post_init__(self) -> None:
-        if self.none is None and not (self.facts or self.records or self.items or self.aggregates or self.volatile):
+        if self.none is None and not (self.facts or self.records or self.items or self.aggregates or self.statistics
+                                      or self.volatile):
             raise ValueError("a meaning declares facts, records, items or aggregates, or says why there are none "
                              "(`none`)")
 
@@ -163,13 +183,20 @@ class Meaning:
             for argument in (figures.table, figures.filters, figures.request):
                 if argument not in arguments:
                     raise ValueError(f"tool {tool}: aggregates name {argument!r}, which is not an argument")
+        for stats in self.statistics:
+            for argument in (stats.table, stats.column, stats.filters):
+                if argument not in arguments:
+                    raise ValueError(f"tool {tool}: statistics name {argument!r}, which is not an argument")
+            for path in stats.figures:
+                if re.split(r"[.\[]", path, maxsplit=1)[0] not in outputs:
+                    raise ValueError(f"tool {tool}: statistics path {path!r} is not in the output schema")
 
     def to_json(self) -> dict[str, Any]:
         """The published form (what `_meta["dive/tool"]["meaning"]` carries)."""
         out: dict[str, Any] = {}
         if self.takes:
             out["takes"] = {k: {f: x for f, x in asdict(v).items() if x != {}} for k, v in self.takes.items()}
-        for name in ("facts", "records", "items", "aggregates"):
+        for name in ("facts", "records", "items", "aggregates", "statistics"):
             values = getattr(self, name)
             if values:
                 out[name] = [{k: v for k, v in asdict(x).items() if v not in (None, {}, False)} for x in values]

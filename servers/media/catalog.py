@@ -40,7 +40,7 @@ def _entity_ids(s: MediaWorkspace) -> dict[str, str]:
     return {item["path"]: item.get("entity_id") for item in media_index(s.world)}
 
 
-@DOMAIN.tool(meaning=Meaning(items=(Items("entries", phrase="the media files in {folder}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", attributes={"bytes": "file size", "kind": "kind of media"}, units={"bytes": "bytes"}),)), 
+@DOMAIN.tool(meaning=Meaning(takes={"folder": Takes("directory", "path")}, items=(Items("entries", phrase="the media files in {folder}", name="path", name_type="media", name_by="path", total="total", complete_unless="truncated", attributes={"bytes": "file size", "kind": "kind of media"}, units={"bytes": "bytes"}),)), 
     kind="retrieval",
     examples=[Example({"folder": "audio", "pattern": "tone_iron*"},
                       lambda r: [e["path"] for e in r["entries"]] == ["audio/tone_iron.wav"]

@@ -638,3 +638,41 @@ def solution_hops_of(derivation: Derivation, call: int) -> list[int]:
 
 def derivation_inputs(derivation: Derivation, call: int) -> list[str]:
     return list(next(hop for hop in derivation.hops if hop.call == call).inputs.values())
+
+
+@pytest.mark.parametrize("code", ["CL", "JP"])
+def test_statistics_of_one_column_of_related_entities_match_the_world(worker, world, code):
+    """The median, average, sample standard deviation, highs and lows of one amount of the cities or airports of a
+    country, read from the tools that profile a column, equal the same figure computed here from SQLite rows."""
+    import statistics
+
+    with sqlite3.connect(world.db_path) as db:
+        name = db.execute("SELECT name FROM countries WHERE code = ?", (code,)).fetchone()[0]
+    seed = SeedEntity(id=f"country:{code}", type="country", name=name, attrs={"code": code})
+
+    async def explore() -> Evidence:
+        evidence = Evidence(session=worker.pool.open_session(f"statistics-{code}"), seed=seed)
+        walker = MeaningExplorer(worker.catalog, ["percentiles", "column_statistics"], random.Random(5), max_steps=3,
+                                 misses=5, index=worker.index)
+        walker.start(evidence, seed.name)
+        for round_no in range(3):
+            await walker.explore_round(evidence, round_no)
+        return evidence
+
+    evidence = worker._portal.call(explore)
+    figures = {"median": statistics.median, "mean": statistics.mean, "stddev": statistics.stdev, "max": max,
+               "min": min, "sum": sum}
+    checked = set()
+    with sqlite3.connect(world.db_path) as db:
+        for fact in evidence.facts:
+            arguments = evidence.calls[fact.call].arguments
+            table, column, where = arguments["table"], arguments["column"], arguments["filters"][0]
+            assert where["column"] == "country_code" and where["value"] == code and "group_by" not in arguments
+            values = [v for (v,) in db.execute(f"SELECT {column} FROM {table} WHERE country_code = ? AND {column} "
+                                               "IS NOT NULL", (code,))]
+            figure = fact.path.rsplit(".", 1)[-1]
+            assert fact.value == pytest.approx(figures[figure](values), rel=1e-9), fact.phrase
+            assert name in fact.phrase and ("airports in" in fact.phrase or "cities of" in fact.phrase), fact.phrase
+            assert figure != "sum" or TYPES[relation(table, "country_code").child].attributes[column].additive
+            checked.add(evidence.calls[fact.call].tool)
+    assert checked == {"percentiles", "column_statistics"}, [f.phrase for f in evidence.facts]

@@ -347,7 +347,8 @@ def test_every_tool_says_what_its_results_mean():
             published = domain.metadata(spec)[TOOL_META_KEY]["meaning"]
             assert published == spec.meaning.to_json()
             assert published.get("none") or published.get("facts") or published.get("records") \
-                or published.get("items") or published.get("aggregates") or published.get("volatile"), \
+                or published.get("items") or published.get("aggregates") or published.get("statistics") \
+                or published.get("volatile"), \
                 f"{domain.name}.{name}"
 
 
@@ -356,14 +357,16 @@ class Tally(BaseModel):
 
 
 def test_a_meaning_naming_what_the_tool_lacks_is_refused_at_registration():
-    from dive.servers.kit import Aggregates, Fact, Meaning, Takes
+    from dive.servers.kit import Aggregates, Fact, Meaning, Statistics, Takes
 
     d = Domain("m", "meanings", lambda ctx: None)
     for bad in (Meaning(facts=(Fact("count", "the number of {path}"),)),  # no such output field
                 Meaning(aggregates=(Aggregates("total", table="table", filters="where", request="figures"),)),
                 Meaning(facts=(Fact("total", "the number of files under {folder}"),)),  # no such argument
                 Meaning(takes={"folder": Takes("directory", "path")}, none="x"),
-                Meaning(takes={"path": Takes("entity", "name", sets={"regex": False})}, none="x")):  # no 'regex'
+                Meaning(takes={"path": Takes("entity", "name", sets={"regex": False})}, none="x"),  # no 'regex'
+                Meaning(statistics=(Statistics({"total": "sum"}),)),  # no 'table', 'column' or 'filters'
+                Meaning(statistics=(Statistics({"median": "median"}, table="path", column="path", filters="path"),))):
         with pytest.raises(ValueError):
             @d.tool(kind="retrieval", examples=[Example({"path": "."}, lambda r: True)], meaning=bad)
             def tally(state, path: str) -> Tally:
