@@ -167,9 +167,9 @@ class SynthWorker:
             self.pools = (seed_pools(self.catalog, self.seeds, self.folders)
                           if ours and not options.seeds_file and options.servers is None else {})
             self.index = WorldIndex(self.world)
-            self.by_type: dict[str, list[SeedEntity]] = {}
-            for seed in self.seeds:  # the world's entities by type, for second walks
-                if seed.type in TYPES and options_world_seeds(options):
+            self.by_type: dict[str, list[SeedEntity]] = {}  # the world's entities by type, for second walks
+            for seed in self.seeds if options_world_seeds(options) else []:
+                if seed.type in TYPES:
                     self.by_type.setdefault(seed.type, []).append(seed)
             self.fixtures = fixture_values(self.catalog)
             self._volatile: dict[str, bool] = {}
@@ -296,10 +296,10 @@ class SynthWorker:
         return True
 
     async def _paired(self, config: TaskConfig, evidence: Evidence, rng: random.Random,
-                      check: Any) -> Derivation | None:
+                      check: Callable[[Derivation], str | None]) -> Derivation | None:
         """A second, shorter walk in the same session, from another world entity of the type the first walk gave
-        an amount of, and a question comparing the two ('Is the population of the most populous city in the
-        smallest report under `reports/asia` greater than that of Kumasi?')."""
+        an amount of (or another file of the kind it measured), and a question comparing the two ('Which has the
+        greater area, the country of Leipzig Halle Airport or the country of Gold Coast Airport?')."""
         thing = compared_thing(evidence)
         if thing is None:
             return None

@@ -113,6 +113,7 @@ async def _run_chain(derivation: Derivation, evidence: Evidence, pool: ClientPoo
 
 
 def _outcome(derivation: Derivation, results: dict[int, Any], compared: bool = False) -> Any:
+    """The answer the rule reads off the calls' results, or (`compared`) a comparison's two values."""
     rule = derivation.rule
     if compared and rule.kind == "compare":
         return [get_path(results.get(rule.call) or {}, rule.path),

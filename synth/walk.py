@@ -637,6 +637,8 @@ def _restates_pick(phrase: str) -> bool:
 
 #: Attributes of world entities that are amounts (they have superlatives), which comparisons may ask about.
 _QUANTITIES = {a.phrase for t in TYPES.values() for a in t.attributes.values() if a.most}
+
+
 def _comparative(most: str) -> str | None:
     """'farther north' of 'northernmost', 'more populous' of 'most populous', 'higher' of 'highest'; None where
     the superlative is a phrase ('with the most employees')."""

@@ -19,6 +19,7 @@ from dive.synth.values import Value
 from dive.synth.verify import skippable_hop, static_checks, verify_task
 from dive.synth.walk import MeaningExplorer, WorldIndex
 from dive.world.ontology import TYPES, relation
+from tests.servers.files.files_support import mentions_by_file
 
 _RECIPE = re.compile(r"\bstep \d+\b|\bthe result of\b", re.I)
 
@@ -294,6 +295,45 @@ def test_a_skippable_hop_is_found(worker):
     assert reason is None
 
 
+def _offering(*values):
+    """An `alternative` that offers these values in turn (then none)."""
+    offered = iter(values)
+    return lambda kind, by, value, rng: next(offered, None)
+
+
+def test_a_swap_the_chain_cannot_take_proves_nothing(worker):
+    """A key the table cannot take (two values for a one-column key) breaks the chain: that is no sign the hop
+    matters. The codes that work all give the same answer (the table read), so the hop is skippable all the same."""
+    evidence, derivation = _planted(
+        worker, "Which table holds Chile's row?", {0: {"key": Value("CL", "code", "seed:code", None)}},
+        {0: {"key": "country/key"}}, AnswerRule(kind="field", call=0, path="table"),
+        [("get_row", {"table": "countries", "key": "CL"})])
+    derivation = derivation.model_copy(update={"answer": "countries"})
+    reason, checked = worker._portal.call(skippable_hop, derivation, evidence, worker.pool, _offering(["CL", "PE"], "AR", "PE"),
+                                          random.Random(0))
+    assert reason == "hop_not_needed" and checked == 3
+
+
+def test_a_comparison_needs_a_hop_whose_swap_changes_a_value_compared(worker):
+    """'Is Chile more populous than Peru?' stays 'no' with Ecuador or Bolivia in Chile's place, yet the first call
+    matters: the population compared changes. A hop that changes neither value is skippable."""
+    calls = [("get_row", {"table": "countries", "key": "CL"}), ("get_row", {"table": "countries", "key": "PE"})]
+    sources = {0: {"key": Value("CL", "code", "seed:code", None)}, 1: {"key": Value("PE", "code", "seed:code", None)}}
+    types = {0: {"key": "country/key"}, 1: {"key": "country/key"}}
+    rule = AnswerRule(kind="compare", call=0, path="row.population", other_call=1, other_path="row.population")
+    evidence, derivation = _planted(worker, "Is Chile more populous than Peru?", sources, types, rule, calls)
+    populations = [evidence.calls[i].result["row"]["population"] for i in (0, 1)]
+    derivation = derivation.model_copy(update={"answer": populations[0] > populations[1]})
+    reason, _ = worker._portal.call(skippable_hop, derivation, evidence, worker.pool, _offering("EC", "BO"),
+                                    random.Random(0))
+    assert reason is None
+    # Reading the compared values off the same call twice: the second call's input changes nothing compared.
+    same = derivation.model_copy(update={"rule": rule.model_copy(update={"other_call": 0}), "answer": False})
+    reason, _ = worker._portal.call(skippable_hop, same, evidence, worker.pool, _offering("EC", "BO", "AR", "UY"),
+                                    random.Random(0))
+    assert reason == "hop_not_needed"
+
+
 def test_an_ambiguous_name_and_a_fixture_are_refused(worker):
     santiago = Value("Santiago", "name", "call:0:row.capital", 0)
     evidence, derivation = _planted(
@@ -525,22 +565,6 @@ def test_a_list_holding_only_what_the_call_was_given_picks_nothing():
     assert ("the number of lines in `data/elements.csv`", 119) in [(f.phrase, f.value) for f in reading.facts]
 
 
-def _mentions_by_file(root, name: str) -> dict[str, int]:
-    """Per file under `root`: the lines that mention `name` as whole words (recomputed here, without the tools)."""
-    found: dict[str, int] = {}
-    for path in root.rglob("*"):
-        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(root).parts):
-            continue
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            continue
-        count = sum(1 for line in lines if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line))
-        if count:
-            found[path.relative_to(root).as_posix()] = count
-    return found
-
-
 def test_things_found_in_the_database_are_searched_for_in_the_files(worker, world, monkeypatch):
     """A world entity's name flows into a search of the workspace's files, as whole words: 'the files in the
     workspace that mention the capital of Chile'. The files and lines that mention it, and the file a description
@@ -561,7 +585,7 @@ def test_things_found_in_the_database_are_searched_for_in_the_files(worker, worl
         others = [n for t in tables for (n,) in names.execute(f"SELECT name FROM {t} WHERE name LIKE ?", (f"%{name}%",))
                   if n != name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", n)]
         assert not others, f"{name!r} is part of {others[:3]}"
-        want = _mentions_by_file(world.files_root, name)
+        want = mentions_by_file(world.files_root, name)
         assert call.result["files_total"] == len(want) and call.result["total_matches"] == sum(want.values())
         rule = task.derivation[-1].rule
         if rule.call == call.index and rule.kind == "field" and rule.path == "total_matches":
@@ -594,7 +618,7 @@ def test_two_walks_compared_need_both_and_match_the_world_database(worker, world
         derivation = task.derivation[-1]
         if derivation.rule.kind != "compare":
             continue
-        chains = [solution_hops_of(derivation, c) for c in (derivation.rule.call, derivation.rule.other_call)]
+        chains = [_chain_of(derivation, c) for c in (derivation.rule.call, derivation.rule.other_call)]
         if not set(chains[0]) & set(chains[1]):
             paired.append((task, chains))
     assert len(paired) >= 3, [t.question for t in tasks]
@@ -602,7 +626,7 @@ def test_two_walks_compared_need_both_and_match_the_world_database(worker, world
     with sqlite3.connect(world.db_path) as db:
         for task, chains in paired:
             derivation = task.derivation[-1]
-            starts = [[s for c in chain for s in derivation_inputs(derivation, c) if s.startswith("seed:")]
+            starts = [[s for c in chain for s in _inputs_of(derivation, c) if s.startswith("seed:")]
                       for chain in chains]
             assert all(starts), f"{task.question}: each chain starts from a seed of its own"
             rule = derivation.rule
@@ -623,7 +647,7 @@ def test_two_walks_compared_need_both_and_match_the_world_database(worker, world
     assert checked >= 2
 
 
-def solution_hops_of(derivation: Derivation, call: int) -> list[int]:
+def _chain_of(derivation: Derivation, call: int) -> list[int]:
     """The calls of a derivation that lead to `call` (it and those whose outputs fed it)."""
     hops = {hop.call: hop for hop in derivation.hops}
     chain, todo = [], [call]
@@ -636,7 +660,7 @@ def solution_hops_of(derivation: Derivation, call: int) -> list[int]:
     return sorted(chain)
 
 
-def derivation_inputs(derivation: Derivation, call: int) -> list[str]:
+def _inputs_of(derivation: Derivation, call: int) -> list[str]:
     return list(next(hop for hop in derivation.hops if hop.call == call).inputs.values())
 
 

@@ -10,7 +10,7 @@ from dive.train.chat import plain_conversation
 from dive.train.sft import SFTResult, load_sft_examples, train_sft
 from dive.train.testing import save_tiny_model, tiny_causal_lm, train_tokenizer
 
-TINY_MAX_LENGTH = 3072
+TINY_MAX_LENGTH = 4096
 """Conversations offer 15-50 tools (18k tokens of schemas with the tiny tokenizer): they fit by leaving out
 schemas of tools they do not call."""
 SHORT_RESULT_CHARS = 200

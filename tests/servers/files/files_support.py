@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -73,3 +74,19 @@ PATH_ATTEMPTS = [
     ("csv_query", {"path": "../../etc/passwd"}, "'..' is not allowed"),
     ("get_value", {"path": "./../config.json"}, "'..' is not allowed"),
 ]
+
+
+def mentions_by_file(root: Path, name: str) -> dict[str, int]:
+    """Per file under `root`: the lines that mention `name` as whole words (recomputed without the tools)."""
+    found: dict[str, int] = {}
+    for path in root.rglob("*"):
+        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(root).parts):
+            continue
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            continue
+        count = sum(1 for line in lines if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line))
+        if count:
+            found[path.relative_to(root).as_posix()] = count
+    return found

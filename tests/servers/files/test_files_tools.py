@@ -10,7 +10,7 @@ import pytest
 from dive.servers import get_domain
 from dive.servers.selftest import run_self_tests
 
-from tests.servers.files.files_support import files_pool, files_server, tree_digest
+from tests.servers.files.files_support import files_pool, files_server, mentions_by_file, tree_digest
 
 pytestmark = pytest.mark.anyio
 
@@ -203,16 +203,7 @@ async def test_a_name_searched_as_whole_words_matches_no_longer_word(server, wor
     """'Niger' as whole words is not in 'Nigeria'; every file that mentions it is counted, however few are listed."""
     import re
 
-    want: dict[str, int] = {}
-    for path in world.files_root.rglob("*"):
-        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(world.files_root).parts):
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except UnicodeDecodeError:
-                continue
-            count = sum(1 for line in lines if re.search(r"(?<!\w)Niger(?!\w)", line))
-            if count:
-                want[path.relative_to(world.files_root).as_posix()] = count
+    want = mentions_by_file(world.files_root, "Niger")
     async with files_pool(server) as pool:
         words = await pool.call("search_content", {"pattern": "Niger", "regex": False, "whole_word": True})
         loose = await pool.call("search_content", {"pattern": "Niger", "regex": False})
