@@ -137,6 +137,11 @@ class Reading:
     facts: list[Fact] = field(default_factory=list)
 
 
+def searched_as_text(takes: dict[str, Any]) -> bool:
+    """Whether a published `takes` hands its thing's name to a text search (it sets `regex` false)."""
+    return (takes.get("sets") or {}).get("regex") is False
+
+
 def _figure(function: str, attribute: Attribute | None, plural: str) -> tuple[str, str | None] | None:
     """The phrase and unit of a figure over an attribute of the rows `plural` names ('the average elevation of the
     airports in Chile'), or None: a figure over text or codes, a column the ontology does not know, or a sum of

@@ -18,6 +18,7 @@ from dive.world.ontology import TYPES
 
 from .catalog import ToolCatalog
 from .exemplars import Exemplar, sample_exemplars
+from .meanings import searched_as_text
 from .records import SeedEntity, TaskConfig
 
 
@@ -194,7 +195,7 @@ def takes_type(dive: dict, kind: str) -> bool:
         return False
     # A name searched for as text is a way on, not a way in: a walk that starts there only greps for its seed.
     kinds = {str(t.get("type", "")) for t in (meaning.get("takes") or {}).values()
-             if isinstance(t, dict) and (t.get("sets") or {}).get("regex") is not False}
+             if isinstance(t, dict) and not searched_as_text(t)}
     return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
 
 

@@ -27,7 +27,7 @@ from dive.world.ontology import TYPES, relations_of
 from .answers import normalise_text, parse_number
 from .builtin import Evidence, Step, _freeze, compute_answer, solution_hops
 from .catalog import ToolCatalog
-from .meanings import Fact, Known, ResultReader, _noun_of, meaning_of, render_literal
+from .meanings import Fact, Known, ResultReader, _noun_of, meaning_of, render_literal, searched_as_text
 from .records import AnswerRule, Derivation, SeedEntity
 from .values import CONTROL, Value
 
@@ -292,8 +292,7 @@ class MeaningExplorer:
             declared = meaning.get("takes") or {}
             for argument, takes in declared.items():
                 found = _takes_value(takes, thing)
-                if found is not None and (takes.get("sets") or {}).get("regex") is False \
-                        and not self.index.mentioned_alone(found[0].value):
+                if found is not None and searched_as_text(takes) and not self.index.mentioned_alone(found[0].value):
                     found = None  # a name searched for as text that also finds other things' mentions
                 if found is not None:
                     value, extra = found
@@ -631,8 +630,12 @@ def _restates_pick(phrase: str) -> bool:
     compared, which the listing that picked the thing already gave; the hop after it adds nothing."""
     if not phrase.startswith("the "):
         return False
-    return any(re.search(rf" with the (?:largest|smallest) {re.escape(attribute)}(?: among |$)", phrase)
-               for attribute in (phrase[4:m.start()] for m in re.finditer(r" (?:of|in) ", phrase)))
+    return any(_picked_by(phrase, phrase[4:m.start()]) for m in re.finditer(r" (?:of|in) ", phrase))
+
+
+def _picked_by(phrase: str, attribute: str) -> bool:
+    """Whether a description picks its thing by `attribute` ('the file with the smallest size among ...')."""
+    return re.search(rf" with the (?:largest|smallest) {re.escape(attribute)}(?: among |$)", phrase) is not None
 
 
 #: Attributes of world entities that are amounts (they have superlatives), which comparisons may ask about.
@@ -671,7 +674,7 @@ def _compared_attribute(fact: Fact) -> str | None:
             or (about.picked or {}).get("by") == fact.path.rsplit(".", 1)[-1]):
         return None
     attribute = fact.phrase[len("the "):-len(f" of {about.phrase}")]  # ' in ' is as long as ' of '
-    if re.search(rf"\bwith the (?:largest|smallest) {re.escape(attribute)}\b", about.phrase):
+    if _picked_by(about.phrase, attribute):
         return None  # picked by that very amount, as another tool measured it
     return attribute if fact.unit is not None or attribute.startswith("number of ") or attribute in _QUANTITIES \
         else None
@@ -730,7 +733,8 @@ def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[An
         elif comparative and rng.random() < 0.5:
             question = "Is {a} {comparative} than {b}?"
         elif attribute.startswith("number of "):  # 'Does `a.csv` have more lines than `b.csv`?'
-            question = rng.choice(["Does {a} have more {counted} than {b}?", "Is it true that {pa} is greater than {pb}?"])
+            question = rng.choice(["Does {a} have more {counted} than {b}?",
+                                   "Is it true that {pa} is greater than {pb}?"])
         else:
             question = rng.choice(["Is the {attribute} of {a} greater than that of {b}?",
                                    "Does {a} have a greater {attribute} than {b}?", "Is {pa} greater than {pb}?"])
