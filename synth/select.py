@@ -12,6 +12,10 @@ from .records import Task
 #: Weight of covering one new feature of each family: every tool used at least once matters most, then call graphs.
 FEATURE_WEIGHTS = {"tool": 5.0, "graph": 2.0, "sequence": 1.0, "toolset": 0.5, "topology": 1.0, "domains": 1.0,
                    "answer": 0.5}
+#: What each distinct tool a task's solution uses adds to its gain, whatever is covered already: of tasks that
+#: cover as much that is new, the one that needs more tools is chosen (once coverage is saturated, every gain
+#: would otherwise tie).
+TOOL_WEIGHT = 0.25
 
 
 def features(task: Task) -> set[tuple[str, str]]:
@@ -34,7 +38,8 @@ def _solution_key(task: Task) -> str:
 
 def select_diverse(tasks: list[Task], budget: int, method: Literal["random", "submodular"], seed: int = 0) -> list[Task]:
     """Choose `budget` tasks. 'submodular' greedily maximises weighted feature coverage (lazy greedy:
-    coverage is monotone submodular, so stale gains are upper bounds); ties keep the earlier task. A question
+    coverage is monotone submodular, so stale gains are upper bounds), plus TOOL_WEIGHT per distinct tool a
+    task uses; ties keep the earlier task. A question
     asked twice (from two seeds that led to the same place) is kept once, and so is one solution asked twice
     (the same calls and the same answer, the file described once by its size and once by its length)."""
     seen: set[str] = set()
@@ -51,10 +56,11 @@ def select_diverse(tasks: list[Task], budget: int, method: Literal["random", "su
         chosen = random.Random(seed).sample(range(len(tasks)), budget)
         return [tasks[i] for i in sorted(chosen)]
     feats = [features(t) for t in tasks]
+    width = [TOOL_WEIGHT * len(set(t.diversity.tools)) for t in tasks]
     covered: set[tuple[str, str]] = set()
 
     def gain(i: int) -> float:
-        return sum(FEATURE_WEIGHTS[f[0]] for f in feats[i] - covered)
+        return width[i] + sum(FEATURE_WEIGHTS[f[0]] for f in feats[i] - covered)
 
     heap = [(-gain(i), i) for i in range(len(tasks))]
     heapq.heapify(heap)

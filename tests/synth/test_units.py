@@ -108,6 +108,14 @@ def test_submodular_selection_covers_more_tools_than_random_at_the_same_budget()
         assert len(random_tools) < len(tools)
 
 
+def test_of_tasks_that_cover_as_much_selection_prefers_the_one_that_needs_more_tools():
+    """Once every tool is covered, tasks that add one new feature each would tie and the earliest would be kept:
+    the one whose solution uses more tools is chosen."""
+    pool = [make_task(0, ["a", "b", "c"], "g1", "s1"), make_task(1, ["a"], "g1", "s1"),
+            make_task(2, ["a", "b"], "g1", "s1")]  # t1 and t2 each add only a call sequence
+    assert [t.id for t in select_diverse(pool, 2, "submodular")] == ["t0", "t2"]
+
+
 def test_selection_keeps_a_question_asked_twice_once():
     twice = [make_task(7, ["a"], "g1", "s1"), make_task(7, ["b"], "g2", "s2"), make_task(8, ["c"], "g3", "s3")]
     twice[1].question = "  Question 7 "
