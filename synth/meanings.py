@@ -87,6 +87,9 @@ class Known:
     """How it was chosen from a list, when it was (the list's path, the attribute, largest or smallest)."""
     about: Known | None = None
     """The world entity this thing is about, for a page or a file about one (the atlas page about Chile)."""
+    workspace: str | None = None
+    """For a workspace thing known by its path, the domain whose server's folder the path is in: another
+    server's tools see another folder."""
 
     @property
     def identity(self) -> str:

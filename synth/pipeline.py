@@ -236,7 +236,7 @@ class SynthWorker:
         if self.options.backend == "openai":
             history = await self.llm.explore_and_derive(evidence, config, self.catalog, rng)
         else:
-            walker = MeaningExplorer(self.catalog, config.toolset, rng, index=self.index)
+            walker = MeaningExplorer(self.catalog, config.toolset, rng, index=self.index, rounds=config.rounds)
             if walker.tools:  # tools that say what their results mean: questions about what results mean
                 if not self._start(walker, evidence, rng):
                     return CandidateLine(index=config.index, rejection=Rejection(
@@ -248,7 +248,8 @@ class SynthWorker:
                     if derived is not None and (not history or len(derived.hops) >= len(history[-1].hops)):
                         history.append(derived)
                 if history and rng.random() < PAIR_SHARE:
-                    paired = await self._paired(config, evidence, rng, lambda d: static_checks(d, evidence, **checks))
+                    paired = await self._paired(config, evidence, history[-1], rng,
+                                                lambda d: static_checks(d, evidence, **checks))
                     if paired is not None and len(paired.hops) >= len(history[-1].hops):
                         history.append(paired)
             else:
@@ -295,7 +296,7 @@ class SynthWorker:
         walker.start(evidence, *(described or (label, None)))
         return True
 
-    async def _paired(self, config: TaskConfig, evidence: Evidence, rng: random.Random,
+    async def _paired(self, config: TaskConfig, evidence: Evidence, main: Derivation, rng: random.Random,
                       check: Callable[[Derivation], str | None]) -> Derivation | None:
         """A second, shorter walk in the same session, from another world entity of the type the first walk gave
         an amount of (or another file of the kind it measured), and a question comparing the two ('Which has the
@@ -306,19 +307,19 @@ class SynthWorker:
         if thing.type in TYPES:
             others = [s for s in self.by_type.get(thing.type, []) if s.id != evidence.seed.id]
         else:  # a file of the same kind that the same server sees
-            record = evidence.calls[min(thing.calls)]
-            domain = self.catalog.domain_of(self._exposed_name(record.server, record.tool))
-            path = thing.keys.get("path")
+            domain, path = thing.workspace, thing.keys.get("path")
             others = [SeedEntity(id=f"{domain}:{p}", type=thing.type, name=p, attrs={"path": p}, domains=[domain])
-                      for p in self.files.get(domain, []) if file_kind_of(thing.type, p)
+                      for p in self.files.get(domain or "", []) if file_kind_of(thing.type, p)
                       and (path is None or p != path.value)]
         if not others:
             return None
         side = Evidence(session=evidence.session, seed=rng.choice(others))
-        walker = MeaningExplorer(self.catalog, config.toolset, rng, index=self.index)
+        rounds = rng.randint(1, PAIRED_ROUNDS)
+        walker = MeaningExplorer(self.catalog, config.toolset, rng, index=self.index, rounds=rounds,
+                                 avoid=frozenset(h.tool for h in main.hops))
         if not self._start(walker, side, rng):
             return None
-        for round_no in range(rng.randint(1, PAIRED_ROUNDS)):
+        for round_no in range(rounds):
             await walker.explore_round(side, round_no)
         return derive_paired(evidence, side, config.rounds, rng, check)
 

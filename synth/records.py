@@ -16,7 +16,7 @@ AnswerType = Literal["number", "text", "list", "set", "bool"]
 Backend = Literal["builtin", "openai"]
 
 
-SYNTHESIS_VERSION = 7
+SYNTHESIS_VERSION = 8
 """Raised whenever the same options and world yield other tasks (CHANGELOG.md says why); in each run's
 manifest and in the cache key of DIVE-v0's default task sets."""
 

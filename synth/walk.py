@@ -158,7 +158,8 @@ def seed_known(seed: SeedEntity, label: str, described_by: str | None = None) ->
                                                      None)}, label, 0)
     entity = TYPES.get(seed.type)
     if entity is None and seed.attrs.get("path"):  # a workspace thing, taken by its path
-        return Known(seed.type, {"path": Value(seed.attrs["path"], "path", "seed:path", None)}, label, 0)
+        return Known(seed.type, {"path": Value(seed.attrs["path"], "path", "seed:path", None)}, label, 0,
+                     workspace=seed.domains[0] if seed.domains else None)
     keys: dict[str, Value] = {"name": Value(seed.name, "name", "seed:name", None),
                               "entity_id": Value(seed.id, "entity_id", "seed:id", None)}
     local = seed.id.split(":", 1)[-1]
@@ -193,9 +194,12 @@ def _compatible(wanted: str, thing: Known) -> bool:
     return False
 
 
-def _takes_value(takes: dict[str, Any], thing: Known) -> tuple[Value, dict[str, Any]] | None:
-    """The key of `thing` an argument declared as `takes` accepts, and arguments that go with it (a table)."""
+def _takes_value(takes: dict[str, Any], thing: Known, domain: str | None) -> tuple[Value, dict[str, Any]] | None:
+    """The key of `thing` an argument of a tool of `domain` declared as `takes` accepts, and arguments that go with
+    it (a table). A path goes only to the tools of the server whose folder it is in."""
     kind, by = takes.get("type", ""), takes.get("by", "name")
+    if by == "path" and thing.workspace is not None and domain != thing.workspace:
+        return None
     extra: dict[str, Any] = {}
     if kind.startswith("@"):
         entity = TYPES.get(thing.type)
@@ -207,6 +211,14 @@ def _takes_value(takes: dict[str, Any], thing: Known) -> tuple[Value, dict[str, 
     extra.update(takes.get("sets") or {})
     value = thing.key(by)
     return (value, extra) if value is not None else None
+
+
+def _onward(tool: ListedTool) -> bool:
+    """Whether a tool's results can name things to go on from (records, picked items, values that refer to an
+    entity), not only facts that end a walk."""
+    meaning = meaning_of(tool) or {}
+    return bool(meaning.get("records") or meaning.get("items")
+                or any(fact.get("refers_to") for fact in meaning.get("facts") or []))
 
 
 def _informative(tool: ListedTool) -> bool:
@@ -223,8 +235,15 @@ class MeaningExplorer:
     """Explores a toolset from a seed by the tools' meanings, round by round (deeper or broader)."""
 
     def __init__(self, catalog: ToolCatalog, toolset: list[str], rng: random.Random, *, max_steps: int = 3,
-                 misses: int = 3, index: WorldIndex | None = None) -> None:
+                 misses: int = 3, index: WorldIndex | None = None, rounds: int | None = None,
+                 avoid: frozenset[str] = frozenset()) -> None:
         self.catalog = catalog
+        self.avoid = avoid
+        """Tools a chain calls only where no other tool goes on (those of the chain a second walk's is compared
+        with)."""
+        self.rounds = rounds
+        """How many rounds the walk will have (None: not known): before the last, tools that find things to go on
+        from come first; in the last, tools that state facts."""
         self.index = index or WorldIndex(None)
         self.label = ""
         self.rng = rng
@@ -234,9 +253,11 @@ class MeaningExplorer:
         self.tools = {n: catalog.tools[n] for n in toolset if _informative(catalog.tools[n])}
         self.context: dict[str, list[Known]] = {}
         """A thing found -> the things given to the call that found it (a column -> its file)."""
+        self.things: list[Known] = []
+        """The things the walk has found (the evidence's), which a tool that takes two may take as the other."""
 
     def start(self, evidence: Evidence, label: str, described_by: str | None = None) -> None:
-        evidence.things = [seed_known(evidence.seed, label, described_by)]
+        evidence.things = self.things = [seed_known(evidence.seed, label, described_by)]
         self.label = label
 
     def takes(self, thing: Known) -> bool:
@@ -278,8 +299,8 @@ class MeaningExplorer:
         return next((t for t in self.tools.values() if t.name == record.tool and t.server == record.server), None)
 
     def _owner(self, thing: Known, value: Value) -> Known:
-        """The thing a plan's argument value is a key of: `thing`, or a thing it was found in."""
-        for known in [thing, *self.context.get(thing.identity, ())]:
+        """The thing a plan's argument value is a key of: `thing`, a thing it was found in, or its sibling."""
+        for known in [thing, *self.context.get(thing.identity, ()), *self.things]:
             if any(v is value for v in known.keys.values()):
                 return known
         return thing
@@ -290,8 +311,9 @@ class MeaningExplorer:
         for tool_name, tool in self.tools.items():
             meaning = meaning_of(tool) or {}
             declared = meaning.get("takes") or {}
+            domain = self.catalog.domain_of(tool_name)
             for argument, takes in declared.items():
-                found = _takes_value(takes, thing)
+                found = _takes_value(takes, thing, domain)
                 if found is not None and searched_as_text(takes) and not self.index.mentioned_alone(found[0].value):
                     found = None  # a name searched for as text that also finds other things' mentions
                 if found is not None:
@@ -303,10 +325,22 @@ class MeaningExplorer:
                         if other == argument:
                             continue
                         for outer in self.context.get(thing.identity, ()):
-                            fit = _takes_value(other_takes, outer)
+                            fit = _takes_value(other_takes, outer, domain)
                             if fit is not None and not fit[1]:
                                 given[other], sources[other] = fit[0].value, fit[0]
                                 types[other] = f"{outer.type}/{other_takes.get('by', 'name')}"
+                                break
+                    # A tool that takes two things of a kind (two files compared) takes a sibling as the other: a
+                    # thing the same call picked out of the same list ('the largest and the smallest file under').
+                    for other, other_takes in declared.items():
+                        if other in given or other_takes.get("type") != takes.get("type"):
+                            continue
+                        for sibling in self.things:
+                            fit = _takes_value(other_takes, sibling, domain)
+                            if (sibling.calls == thing.calls and sibling.identity != thing.identity
+                                    and fit is not None and not fit[1] and fit[0].value != value.value):
+                                given[other], sources[other] = fit[0].value, fit[0]
+                                types[other] = f"{sibling.type}/{other_takes.get('by', 'name')}"
                                 break
                     plans.append((thing, tool_name, given, sources, types))
             for items in meaning.get("items") or []:
@@ -404,7 +438,7 @@ class MeaningExplorer:
                     arguments[param] = min(int(props[param]["maximum"]), _MAX_LIST)
                 continue
             if param in required:
-                if param not in example or not same_table or param in takes:
+                if param not in example or not same_table or param in takes or _fixture(example[param]):
                     return None  # a thing the tool takes comes from the walk, never from a self-test example
                 arguments[param] = example[param]
         return arguments
@@ -429,14 +463,17 @@ class MeaningExplorer:
         others.sort(key=lambda t: -t.depth)
         # The deepest things first; when none of them leads anywhere, anything found so far (broader).
         used = {c.tool for c in evidence.calls}
+        last = self.rounds is not None and round_no >= self.rounds - 1
 
         def ordered(thing: Known) -> list[Plan]:
-            # Tools the chain to the thing has not called first, then tools the walk has not called: a chain of
-            # several tools, not one repeated.
-            chain = {evidence.calls[h.call].tool for c in thing.calls for h in solution_hops(evidence, c)}
+            # Tools the chain to the thing has not called first; of those, before the last round, tools that find
+            # things to go on from (in the last, tools that state facts); then tools the walk has not called: a
+            # chain of several tools, not one repeated.
+            chain = self.avoid | {evidence.calls[h.call].tool for c in thing.calls for h in solution_hops(evidence, c)}
             plans = self._plans(thing)
             self.rng.shuffle(plans)
-            plans.sort(key=lambda plan: (self.tools[plan[1]].name in chain, self.tools[plan[1]].name in used))
+            plans.sort(key=lambda plan: (self.tools[plan[1]].name in chain, _onward(self.tools[plan[1]]) == last,
+                                         self.tools[plan[1]].name in used))
             return plans
 
         deepest = [ordered(t) for t in frontier[:4]]
@@ -465,6 +502,8 @@ class MeaningExplorer:
                 inputs = list({id(k): k for k in taken.values()}.values())
                 for found in reading.things:
                     self.context.setdefault(found.identity, inputs)
+                    if "path" in found.keys and found.workspace is None:
+                        found.workspace = self.catalog.domain_of(name)
                 step = Step(record.index, round_no, sources, ok, types=types, picks=picks)
                 evidence.steps.append(step)
                 if not ok:
@@ -758,10 +797,14 @@ def fixture_values(catalog: ToolCatalog) -> set[str]:
         for example in tool.dive.get("examples") or []:
             if not isinstance(example, dict):
                 continue
-            for value in example.values():
-                if isinstance(value, str) and len(value) >= 4 and _FIXTURE_SHAPE.search(value):
-                    values.add(value.strip().lower())
+            values.update(value.strip().lower() for value in example.values() if _fixture(value))
     return values
 
 
 _FIXTURE_SHAPE = re.compile(r"[?*\[\](){}<>\\|^$=;]")
+
+
+def _fixture(value: Any) -> bool:
+    """Whether an example's value was written for a test (a pattern, a snippet of HTML, JSON or code), not found
+    in the world: no question may contain one, so no walk's call is made with one."""
+    return isinstance(value, str) and len(value) >= 4 and _FIXTURE_SHAPE.search(value) is not None

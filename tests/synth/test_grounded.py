@@ -390,9 +390,62 @@ def test_things_a_tool_takes_come_from_the_walk_and_fit_its_kind(worker):
     walker = MeaningExplorer(worker.catalog, ["diff_files", "csv_describe"], random.Random(0), index=worker.index)
     assert walker._arguments(worker.catalog.tools["diff_files"], {"a": "notes/todo.md"}) is None
     assert walker._arguments(worker.catalog.tools["diff_files"], {"a": "x.md", "b": "y.md"}) is not None
+    # A required pattern only a self-test example gives ('^def (\\w+)') is never filled in: no question may hold it.
+    search = MeaningExplorer(worker.catalog, ["regex_search"], random.Random(0), index=worker.index)
+    for seed in range(8):
+        search.rng.seed(seed)
+        assert search._arguments(worker.catalog.tools["regex_search"], {"path": "examples/geometry.py"}) is None
     note = Known("file", {"path": Value("notes/todo.md", "path", "call:1:entries[0].path", 1)}, "the largest file", 1)
     table = Known("file", {"path": Value("data/airports.csv", "path", "call:1:entries[1].path", 1)}, "the file", 1)
     assert not _compatible("csv_file", note) and _compatible("csv_file", table) and _compatible("file", note)
+
+
+def test_a_path_goes_only_to_the_tools_of_the_server_whose_folder_it_is_in(worker, world, synthesized, tmp_path):
+    """A media file found by the media server is never handed to the files server (whose folder is another), and
+    every path any walk gave a tool names something that tool's server sees."""
+    from dive.servers.code.seed_workspace import seed_workspace
+
+    walker = MeaningExplorer(worker.catalog, ["file_info", "image_info"], random.Random(0), index=worker.index)
+    path = {"path": Value("images/flag.png", "path", "call:1:files[0].path", 1)}
+    for workspace, tool in (("media", "image_info"), ("files", "file_info")):
+        image = Known("image", path, "the largest image", 1, frozenset({1}), workspace=workspace)
+        assert {plan[1] for plan in walker._plans(image)} == {tool}
+    seed_workspace(tmp_path, world)  # what the code server's session folder holds
+    roots = {"files": world.files_root, "media": world.media_root, "code": tmp_path}
+    checked = 0
+    for task in synthesized:
+        for call in task.evidence.calls:
+            path = call.arguments.get("path")
+            if call.server in roots and isinstance(path, str) and path != ".":
+                checked += 1
+                assert (roots[call.server] / path).exists(), (call.server, call.tool, path)
+    assert checked >= 20
+
+
+def test_a_tool_that_compares_two_files_takes_two_picked_from_one_listing(worker, world, monkeypatch):
+    """'The number of lines added going from the smallest file under `reports/asia` to the largest': a tool that
+    takes two files gets two different things the same listing picked, the question describes both, and the
+    answer is what the two files say, recomputed here without the tools."""
+    import difflib
+
+    monkeypatch.setattr(worker, "pools", {"files": worker.pools["files"]})
+    tasks = [line.task for line in worker.run(range(600, 760)) if line.task is not None]
+    pairs = [t for t in tasks if t.evidence.calls[t.solution[-1]].tool == "diff_files"]
+    assert pairs, [t.question for t in tasks]
+    for task in pairs:
+        last = task.evidence.calls[task.solution[-1]]
+        a, b = last.arguments["a"], last.arguments["b"]
+        hop = task.derivation[-1].hops[-1]
+        sources = {hop.inputs["a"].split(":")[1], hop.inputs["b"].split(":")[1]}
+        assert a != b and len(sources) == 1, hop.inputs  # two things of one listing
+        assert a not in task.question and b not in task.question, task.question
+        assert task.question.count(" the file with the ") >= 2, task.question
+        old, new = ((world.files_root / p).read_text().splitlines() for p in (a, b))
+        diff = [line for line in difflib.unified_diff(old, new, lineterm="", n=0)
+                if not line.startswith(("---", "+++", "@@"))]
+        want = {"identical": old == new, "lines_added": sum(line.startswith("+") for line in diff),
+                "lines_removed": sum(line.startswith("-") for line in diff)}[task.derivation[-1].rule.path]
+        assert task.answer == want, task.question
 
 
 def test_each_domain_starts_a_share_of_walks_from_seeds_its_tools_take(worker):
