@@ -583,11 +583,13 @@ class ResultReader:
                     picks.append((index, f"the {nouns[sort]} among the {plural}",
                                   {"list": path, "by": field_name, "sort": sort}, None))
         for field_name, noun in attributes.items():
+            # An item without the attribute has none to compare (a folder among files has no size of its own).
             numbers = [parse_number(i.get(field_name)) if isinstance(i, dict) else None for i in items]
-            if len(items) < 2 or any(n is None for n in numbers):
+            if len(items) < 2 or sum(n is not None for n in numbers) < 2:
                 continue
             for largest in (True, False):
-                best = max(numbers) if largest else min(numbers)  # type: ignore[type-var]
+                measured = [n for n in numbers if n is not None]
+                best = max(measured) if largest else min(measured)
                 # 'the file with the largest size among the files under `logs`'; not the one of size 0 (an empty
                 # file says nothing to the tools after it)
                 if numbers.count(best) == 1 and (largest or best != 0):

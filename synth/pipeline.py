@@ -44,6 +44,7 @@ from .metrics import preload_embedding_model
 from .records import CandidateLine, Derivation, DiversityKeys, Rejection, SeedEntity, Task, TaskConfig
 from .sampling import (config_seeds, folder_seeds, load_seed_file, sample_config, seed_pools, server_seeds,
                        workspace_files, world_seeds)
+from .select import task_keys
 from .verify import static_checks, verify_task
 from .walk import (
     DESCRIBED_SHARE,
@@ -475,12 +476,21 @@ def _append(path: Path, lines: list[CandidateLine]) -> None:
         os.close(fd)
 
 
-def prefix_cutoff(results: dict[int, CandidateLine], target: int) -> int | None:
-    """The smallest m such that indices [0, m) are all finished and hold `target` accepted tasks."""
+def prefix_cutoff(results: dict[int, CandidateLine], target: int,
+                  keys: dict[int, set[str]] | None = None) -> int | None:
+    """The smallest m such that indices [0, m) are all finished and hold `target` accepted tasks, each unlike
+    the ones before it (a question or solution found again from another seed adds nothing; see `task_keys`).
+    `keys` caches each index's task keys between calls."""
+    keys = {} if keys is None else keys
+    seen: set[str] = set()
     accepted = 0
     m = 0
     while m in results:
-        accepted += results[m].task is not None
+        task = results[m].task
+        if task is not None:
+            mine = keys[m] if m in keys else keys.setdefault(m, task_keys(task))
+            accepted += not mine & seen
+            seen |= mine
         m += 1
         if accepted >= target:
             return m
@@ -510,6 +520,7 @@ def synthesize(
     results = read_candidates(path, repair=True)
     target = max(options.n, math.ceil(options.n * options.pool_factor))
     max_index = options.n * 40 + 200
+    keys: dict[int, set[str]] = {}  # each finished index's task keys, for prefix_cutoff
     runner = _Runner(options, workers, ray)
     try:
         manifest = runner.catalog_manifest()  # asked first: a worker answers it before its first batch
@@ -517,7 +528,7 @@ def synthesize(
             preload_embedding_model()  # the report's embedding model loads while the workers explore
         next_index = 0
         inflight: dict[Future, list[int]] = {}
-        while prefix_cutoff(results, target) is None:
+        while prefix_cutoff(results, target, keys) is None:
             while len(inflight) < runner.slots and next_index < max_index:
                 batch = [i for i in range(next_index, next_index + options.batch_size) if i not in results]
                 next_index += options.batch_size
@@ -538,7 +549,7 @@ def synthesize(
         catalog_manifest = manifest.result()
     finally:
         runner.close()
-    cutoff = prefix_cutoff(results, target) or (max(results) + 1 if results else 0)
+    cutoff = prefix_cutoff(results, target, keys) or (max(results) + 1 if results else 0)
     considered = [results[i] for i in range(cutoff) if i in results]
     accepted = [line.task for line in considered if line.task is not None]
     rejections = Counter(line.rejection.reason for line in considered if line.rejection is not None)

@@ -37,8 +37,10 @@ def world_seeds(world: World, domains: list[str]) -> list[SeedEntity]:
 
 #: The share of tasks that start from a workspace folder rather than a world entity, when there are folders.
 FOLDER_SHARE = 0.25
-#: A folder is a seed when it holds at least this many files itself.
+#: A folder is a seed when it holds at least this many files itself, and at most MAX_FOLDER_FILES: a listing of
+#: more is cut short (a walk asks for 200 entries at most), so nothing in it could be picked.
 MIN_FOLDER_FILES = 3
+MAX_FOLDER_FILES = 200
 
 
 def workspace_files(world: World, domains: list[str]) -> dict[str, list[str]]:
@@ -63,7 +65,8 @@ def folder_seeds(world: World, domains: list[str]) -> list[SeedEntity]:
     for domain, files in sorted(workspace_files(world, domains).items()):
         counts = Counter(str(Path(f).parent) for f in files)
         seeds += [SeedEntity(id=f"{domain}:{rel}", type="directory", name=rel, attrs={"path": rel}, domains=[domain])
-                  for rel in sorted(f for f, n in counts.items() if n >= MIN_FOLDER_FILES and f != ".")]
+                  for rel in sorted(f for f, n in counts.items()
+                                    if MIN_FOLDER_FILES <= n <= MAX_FOLDER_FILES and f != ".")]
     return seeds
 
 
@@ -187,16 +190,63 @@ def load_seed_file(path: Path) -> list[SeedEntity]:
     return seeds
 
 
+def _walked(dive: dict) -> dict[str, Any] | None:
+    """A tool's published meaning, where a walk calls the tool (it says something, writes nothing, is stable)."""
+    meaning = dive.get("meaning")
+    if not isinstance(meaning, dict) or meaning.get("none") or meaning.get("volatile") or dive.get("writes"):
+        return None
+    return meaning
+
+
+def _taken(dive: dict, *, as_text: bool) -> set[str]:
+    meaning = _walked(dive) or {}
+    return {str(t.get("type", "")) for t in (meaning.get("takes") or {}).values()
+            if isinstance(t, dict) and (as_text or not searched_as_text(t))}
+
+
 def takes_type(dive: dict, kind: str) -> bool:
     """Whether a tool's published meaning takes a thing of `kind` (a city, a folder; 'entity' and '@table' take any
     world entity)."""
-    meaning = dive.get("meaning")
-    if not isinstance(meaning, dict) or meaning.get("none") or meaning.get("volatile") or dive.get("writes"):
-        return False
     # A name searched for as text is a way on, not a way in: a walk that starts there only greps for its seed.
-    kinds = {str(t.get("type", "")) for t in (meaning.get("takes") or {}).values()
-             if isinstance(t, dict) and not searched_as_text(t)}
+    kinds = _taken(dive, as_text=False)
     return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
+
+
+def yielded_kinds(dive: dict) -> set[str]:
+    """The kinds of thing a tool's results name, that a walk goes on from: what its lists and records hold ('file',
+    'csv_column', 'function'; 'entity' for world entities) and what its values refer to. A list that never says
+    it is complete ('the five largest files') picks nothing."""
+    meaning = _walked(dive) or {}
+    kinds = {str(items.get("name_type") or "entity") for items in meaning.get("items") or []
+             if (items.get("name_type") or items.get("type"))
+             and any(items.get(k) for k in ("total", "complete_unless", "complete"))}
+    if meaning.get("records"):
+        kinds.add("entity")
+    kinds |= {str(fact["refers_to"]) for fact in meaning.get("facts") or [] if fact.get("refers_to")}
+    return {"entity" if kind in TYPES else kind for kind in kinds}
+
+
+def _finds_from(tool: Any, kind: str) -> bool:
+    """Whether a tool given a thing of `kind` alone (every argument it requires takes the thing, or its table)
+    names things to go on from."""
+    takes = (_walked(tool.dive) or {}).get("takes") or {}
+    taking = {a for a, t in takes.items() if isinstance(t, dict) and takes_type({"meaning": {"takes": {a: t}}}, kind)}
+    required = set((tool.input_schema or {}).get("required") or [])
+    return bool(yielded_kinds(tool.dive)) and len(taking) == 1 and required <= taking | {"table"}
+
+
+def takes_kind(dive: dict, kind: str) -> bool:
+    """Whether a tool takes what another found of `kind` (see `yielded_kinds`): a listed file goes to a tool taking
+    any file (a listing holds CSV files and notes alike), a media file to one taking images or sounds, a world
+    entity to one taking any entity, also by name."""
+    from .walk import FILE_KINDS
+
+    kinds = _taken(dive, as_text=True)
+    if kind == "media":
+        return bool(kinds & FILE_KINDS)
+    if kind == "entity":
+        return bool(kinds & set(TYPES)) or "entity" in kinds or any(k.startswith("@") for k in kinds)
+    return kind in kinds
 
 
 def seed_pools(catalog: ToolCatalog, seeds: list[SeedEntity], folders: list[SeedEntity]
@@ -215,6 +265,16 @@ def seed_pools(catalog: ToolCatalog, seeds: list[SeedEntity], folders: list[Seed
             if takes[(domain, seed.type)]:
                 pools.setdefault(domain, {}).setdefault(seed.type, []).append(seed)
     return pools
+
+
+#: A domain with fewer seeds than this starts fewer walks than the others (its walks would find the same tasks
+#: again): its share is the square root of its count over this.
+FULL_SHARE_SEEDS = 15
+
+
+def domain_weight(by_type: dict[str, list[SeedEntity]]) -> float:
+    """How many walks a domain starts, relative to the others (see FULL_SHARE_SEEDS)."""
+    return min(1.0, (sum(len(seeds) for seeds in by_type.values()) / FULL_SHARE_SEEDS) ** 0.5)
 
 
 def _pick_seed(by_type: dict[str, list[SeedEntity]], rng: random.Random) -> SeedEntity:
@@ -244,7 +304,7 @@ def sample_config(
     one of `seeds`."""
     rng_seed = task_rng_seed(run_seed, index)
     rng = random.Random(rng_seed)
-    start = rng.choice(sorted(pools)) if pools else None
+    start = rng.choices(sorted(pools), weights=[domain_weight(pools[d]) for d in sorted(pools)])[0] if pools else None
     if start is not None:
         seed = _pick_seed(pools[start], rng)
     else:
@@ -264,6 +324,8 @@ def sample_config(
     # Drawn by domain first, so that the database's generic look-ups (which take anything) do not crowd out the
     # other domains' ways in.
     takers = {n for n in names if takes_type(catalog.tools[n].dive, seed.type)}
+    if seed.type not in TYPES and seed.attrs.get("path"):  # a folder: only its own server's tools see it
+        takers = {n for n in takers if catalog.domain_of(n) in seed.domains}
     by_domain: dict[str, list[str]] = {}
     for n in sorted(takers - set(toolset)):
         by_domain.setdefault(catalog.domain_of(n), []).append(n)
@@ -277,6 +339,31 @@ def sample_config(
         toolset[others.pop()] = by_domain[domain].pop(rng.randrange(len(by_domain[domain])))
         if not by_domain[domain]:
             del by_domain[domain]
+    # One of them finds things to go on from (a listing, not only a folder's total size), where one can.
+    finders = {n for n in takers if _finds_from(catalog.tools[n], seed.type)}
+    if others and finders - set(toolset) and not finders & set(toolset):
+        toolset[others.pop()] = rng.choice(sorted(finders - set(toolset)))
+    # And ways on: for each kind of thing the menu's ways in find (the files a listing names, the cities of a
+    # country), and then for what those find, two tools that take it; of the same server, for things known by a
+    # path (another server sees another folder).
+    keep = takers & set(toolset)
+    reached = set(keep)
+    for _ in range(2):
+        wanted = sorted({(kind, "" if kind == "entity" else catalog.domain_of(n)) for n in reached
+                         for kind in yielded_kinds(catalog.tools[n].dive)})
+        reached = set()
+        for kind, domain in wanted:
+            on = [n for n in names if domain in ("", catalog.domain_of(n)) and takes_kind(catalog.tools[n].dive, kind)]
+            have = [n for n in on if n in toolset]
+            missing = [n for n in on if n not in toolset]
+            spare = [i for i, n in enumerate(toolset) if n not in keep and n not in on]
+            rng.shuffle(missing)
+            rng.shuffle(spare)
+            while len(have) < 2 and missing and spare:
+                toolset[spare.pop()] = missing[-1]
+                have.append(missing.pop())
+            keep |= set(have)
+            reached |= set(have)
     chosen = sample_exemplars(exemplars, rng, rng.randint(*exemplar_count), domains=entity_domains or None)
     return TaskConfig(index=index, rng_seed=rng_seed, seed=seed, toolset=sorted(toolset),
                       exemplars=[e.id for e in chosen], rounds=rounds)

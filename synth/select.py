@@ -36,6 +36,12 @@ def _solution_key(task: Task) -> str:
     return "solution:" + json.dumps([made, read, task.answer], sort_keys=True, default=str)
 
 
+def task_keys(task: Task) -> set[str]:
+    """What makes a task the same as another: its question (spacing and case aside) and its solution (see
+    `_solution_key`); a task sharing either with an earlier one adds nothing."""
+    return {" ".join(task.question.lower().split())} | ({_solution_key(task)} if task.solution else set())
+
+
 def select_diverse(tasks: list[Task], budget: int, method: Literal["random", "submodular"], seed: int = 0) -> list[Task]:
     """Choose `budget` tasks. 'submodular' greedily maximises weighted feature coverage (lazy greedy:
     coverage is monotone submodular, so stale gains are upper bounds), plus TOOL_WEIGHT per distinct tool a
@@ -45,7 +51,7 @@ def select_diverse(tasks: list[Task], budget: int, method: Literal["random", "su
     seen: set[str] = set()
     unique = []
     for task in tasks:
-        keys = {" ".join(task.question.lower().split())} | ({_solution_key(task)} if task.solution else set())
+        keys = task_keys(task)
         if not keys & seen:
             seen |= keys
             unique.append(task)

@@ -155,7 +155,10 @@ def _flowed(result: dict[str, Any] | None, path: str, pick: dict[str, Any] | Non
             raise ValueError("the list no longer holds exactly one of that sort")
         return of_sort[0][field]
     numbers = [parse_number(i.get(pick["by"])) for i in items]
-    best = max(numbers) if pick["largest"] else min(numbers)
+    measured = [n for n in numbers if n is not None]  # an item without the attribute has none to compare
+    if not measured:
+        raise ValueError("no item of the list has the attribute")
+    best = max(measured) if pick["largest"] else min(measured)
     if numbers.count(best) != 1:
         raise ValueError("the pick is tied")
     return items[numbers.index(best)][field]

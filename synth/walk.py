@@ -177,7 +177,7 @@ _SUFFIXES = {"image": (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif",
              "log_file": (".log",), "archive": (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz"),
              "data_file": (".json", ".geojson", ".jsonl", ".ndjson", ".yaml", ".yml", ".toml", ".ini", ".cfg", ".conf")}
 #: Thing types that are kinds of workspace file: a file of the right suffix can go where one is taken.
-_FILE_KINDS = {"file", "media", *_SUFFIXES}
+FILE_KINDS = {"file", "media", *_SUFFIXES}
 
 
 def _compatible(wanted: str, thing: Known) -> bool:
@@ -187,7 +187,7 @@ def _compatible(wanted: str, thing: Known) -> bool:
         return True
     if wanted == "entity":
         return thing.type in TYPES
-    if wanted in _FILE_KINDS and thing.type in _FILE_KINDS:
+    if wanted in FILE_KINDS and thing.type in FILE_KINDS:
         path = thing.keys.get("path")
         suffixes = _SUFFIXES.get(wanted)
         return path is not None and (suffixes is None or str(path.value).lower().endswith(suffixes))
@@ -723,14 +723,21 @@ def compared_thing(evidence: Evidence) -> Known | None:
     """The deepest thing the evidence gives an amount of (what a second thing of its type, found on another way,
     could be compared with): a world entity or a workspace file; or None."""
     about = [f.about for f in evidence.facts if f.about is not None and f.about.calls
-             and (f.about.type in TYPES or f.about.type in _FILE_KINDS) and _compared_attribute(f) is not None]
+             and (f.about.type in TYPES or f.about.type in FILE_KINDS) and _compared_attribute(f) is not None]
     return max(about, key=lambda thing: thing.depth) if about else None
 
 
 def file_kind_of(kind: str, path: str) -> bool:
     """Whether a workspace file at `path` is a thing of `kind` (a '.py' file is a Python file)."""
     suffixes = _SUFFIXES.get(kind)
-    return kind in _FILE_KINDS and (suffixes is None or path.lower().endswith(suffixes))
+    return kind in FILE_KINDS and (suffixes is None or path.lower().endswith(suffixes))
+
+
+def _siblings(a: Known, b: Known) -> bool:
+    """Two workspace files one listing picked ('the largest and the smallest file under `logs`'): how their lines
+    or words compare mostly follows from how they were picked (a file's measures grow with its size)."""
+    return (a.type not in TYPES and a.picked is not None and b.picked is not None and a.calls == b.calls
+            and a.picked.get("list") == b.picked.get("list"))
 
 
 def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[Any]], round_no: int,
@@ -747,7 +754,7 @@ def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[An
             by_attribute.setdefault((attribute, fact.unit), []).append((fact, fact.about))
     pairs = [(attribute, a, b) for (attribute, _), group in by_attribute.items() for a in group for b in group
              if a[0].call < b[0].call and a[1].type == b[1].type and a[1].identity != b[1].identity
-             and (across is None or (a[0].call in across) != (b[0].call in across))]
+             and (across is None or (a[0].call in across) != (b[0].call in across)) and not _siblings(a[1], b[1])]
     rng.shuffle(pairs)
     # The pairs whose chains use the most distinct tools first.
     pairs.sort(key=lambda pair: len({h.tool for h in [*chains[pair[1][0].call], *chains[pair[2][0].call]]}),

@@ -467,10 +467,31 @@ def test_each_domain_starts_a_share_of_walks_from_seeds_its_tools_take(worker):
         assert all(s.type == kind for kind, seeds in by_type.items() for s in seeds)
     configs = [worker.config(i) for i in range(500)]
     folders = Counter(c.seed.domains[0] for c in configs if c.seed.type == "directory")
-    assert folders["files"] >= 60 and folders["code"] >= 60, folders  # each about a fifth of 500
+    # A domain of few seeds starts fewer walks: code's two folders, about a tenth of 500; files' 13, a fifth.
+    assert folders["files"] >= 60 and 20 <= folders["code"] < folders["files"], folders
     assert sum(c.seed.type in ("element", "company", "country") for c in configs) >= 50
     for config in configs:  # the menu holds a way in from the seed
         assert any(takes_type(worker.catalog.tools[n].dive, config.seed.type) for n in config.toolset), config.seed
+
+
+def test_a_menu_holds_ways_on_from_what_its_ways_in_find(worker):
+    """A folder's menu holds a listing of the folder's own server (not only its total size) and two tools of that
+    server that take any file the listing names; a world entity's menu holds two tools that take what its ways in
+    find."""
+    from dive.synth.sampling import _finds_from, takes_kind, takes_type, yielded_kinds
+
+    for config in (worker.config(i) for i in range(300)):
+        seed, tools = config.seed, {n: worker.catalog.tools[n] for n in config.toolset}
+        if seed.type == "directory":
+            own = {n: t for n, t in tools.items() if worker.catalog.domain_of(n) == seed.domains[0]}
+            finders = [n for n, t in own.items() if _finds_from(t, "directory")]
+            assert finders, (seed.id, sorted(own))
+            if "file" in {k for n in finders for k in yielded_kinds(own[n].dive)}:
+                assert sum(takes_kind(t.dive, "file") for t in own.values()) >= 2, (seed.id, sorted(own))
+        else:
+            ways_in = [t for t in tools.values() if takes_type(t.dive, seed.type)]
+            if any("entity" in yielded_kinds(t.dive) for t in ways_in):
+                assert sum(takes_kind(t.dive, "entity") for t in tools.values()) >= 2, (seed.id, sorted(tools))
 
 
 def test_a_thing_and_the_thing_it_was_found_in_go_together(worker, world, monkeypatch):
@@ -492,7 +513,7 @@ def test_a_thing_and_the_thing_it_was_found_in_go_together(worker, world, monkey
         hop = task.derivation[-1].hops[-1]
         assert len(set(task.diversity.tools)) == 3 and len(hop.inputs) == 2, task.question
         assert all(source.startswith("call:") for source in hop.inputs.values()), hop.inputs
-        assert re.search(r", and the (column|function) .* it\. .*that (column|function) in that file", task.question), \
+        assert re.search(r", and the (column|function) .* it\. .*that (column|function) .*\bthat file", task.question), \
             task.question
         assert last.arguments["path"] not in task.question, task.question
         field = task.derivation[-1].rule.path
@@ -543,7 +564,7 @@ def test_described_seeds_are_resolved_by_a_tool_and_never_named(worker, world, m
     from dive.synth import pipeline
 
     monkeypatch.setattr(pipeline, "DESCRIBED_SHARE", 1.0)
-    tasks = [line.task for line in worker.run(range(400, 460)) if line.task is not None]
+    tasks = [line.task for line in worker.run(range(400, 500)) if line.task is not None]
     described = [t for t in tasks if t.seed.type in TYPES and f"the {TYPES[t.seed.type].noun} whose " in t.question]
     assert len(described) >= 3, [t.question for t in tasks]
     for task in described:
@@ -618,6 +639,41 @@ def test_a_list_holding_only_what_the_call_was_given_picks_nothing():
     assert ("the number of lines in `data/elements.csv`", 119) in [(f.phrase, f.value) for f in reading.facts]
 
 
+def test_a_folder_among_the_files_of_a_listing_has_no_size_to_compare():
+    """`config` holds files and the folder `env`, which has no size of its own: the largest and the smallest file
+    are picked among the files, and a replay picks the same."""
+    from dive.synth.verify import _flowed
+
+    meaning = next(d for d in domains().values() if "list_directory" in d.tools).tools["list_directory"].meaning.to_json()
+    entries = [{"path": "config/app.yaml", "kind": "file", "size_bytes": 900},
+               {"path": "config/env", "kind": "directory", "size_bytes": None},
+               {"path": "config/logging.ini", "kind": "file", "size_bytes": 300}]
+    record = _record(1, "list_directory", {"path": "config"}, {"entries": entries, "total": 3, "truncated": False})
+    reading = ResultReader(lambda call, arg: "`config`").read(record, meaning, {})
+    picked = {t.phrase: t.keys["path"].value for t in reading.things}
+    assert picked == {"the file with the largest size among the entries of directory `config`": "config/app.yaml",
+                      "the file with the smallest size among the entries of directory `config`": "config/logging.ini"}
+    for thing in reading.things:
+        assert _flowed(record.result, thing.keys["path"].source.split(":", 2)[2], thing.picked) == \
+            thing.keys["path"].value
+
+
+def test_files_one_listing_picked_are_never_compared_with_each_other():
+    """'Does the largest file under `logs` have more lines than the smallest?': how two files of one listing
+    compare follows from how they were picked; two files of two listings may be compared."""
+    from dive.synth.walk import _siblings
+
+    def file(path: str, call: int, largest: bool, listing: str = "entries") -> Known:
+        return Known("file", {"path": Value(path, "path", f"call:{call}:{listing}", call)}, f"file {path}", 1,
+                     frozenset({call}), {"list": listing, "by": "size_bytes", "largest": largest})
+
+    assert _siblings(file("logs/a.log", 1, True), file("logs/b.log", 1, False))
+    assert not _siblings(file("logs/a.log", 1, True), file("data/b.csv", 2, False))
+    cities = [Known("city", {"id": Value(i, "id", "call:1:rows", 1)}, f"city {i}", 1, frozenset({1}),
+                    {"list": "rows", "by": "population", "largest": i == 1}) for i in (1, 2)]
+    assert not _siblings(*cities)  # the most and least populous city of Chile: which lies farther north?
+
+
 def test_things_found_in_the_database_are_searched_for_in_the_files(worker, world, monkeypatch):
     """A world entity's name flows into a search of the workspace's files, as whole words: 'the files in the
     workspace that mention the capital of Chile'. The files and lines that mention it, and the file a description
@@ -679,10 +735,15 @@ def test_two_walks_compared_need_both_and_match_the_world_database(worker, world
     with sqlite3.connect(world.db_path) as db:
         for task, chains in paired:
             derivation = task.derivation[-1]
+            # Each chain starts from a seed of its own, or from a file the question names itself.
             starts = [[s for c in chain for s in _inputs_of(derivation, c) if s.startswith("seed:")]
+                      or [p for c in chain if not _inputs_of(derivation, c)
+                          for p in [task.evidence.calls[c].arguments.get("path")] if f"`{p}`" in task.question]
                       for chain in chains]
             assert all(starts), f"{task.question}: each chain starts from a seed of its own"
             rule = derivation.rule
+            if "." not in rule.path or "." not in rule.other_path:
+                continue  # two files compared (a walk from a city may reach the files that mention it)
             values = []
             for call, path in ((rule.call, rule.path), (rule.other_call, rule.other_path)):
                 holder, column = path.rsplit(".", 1)

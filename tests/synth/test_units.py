@@ -116,6 +116,23 @@ def test_of_tasks_that_cover_as_much_selection_prefers_the_one_that_needs_more_t
     assert [t.id for t in select_diverse(pool, 2, "submodular")] == ["t0", "t2"]
 
 
+def test_a_run_stops_once_its_prefix_holds_enough_distinct_tasks():
+    """A task found again from another seed (the same question) does not count towards what a run needs."""
+    from dive.synth.pipeline import prefix_cutoff
+    from dive.synth.records import CandidateLine, Rejection
+
+    again = make_task(1, ["a"], "g1", "s1")
+    again.id = "t1b"
+    lines = [make_task(0, ["a"], "g1", "s1"), make_task(1, ["a"], "g1", "s1"), None, again,
+             make_task(2, ["b"], "g2", "s2"), make_task(3, ["c"], "g3", "s3")]
+    results = {i: CandidateLine(index=i, task=t) if t else CandidateLine(
+        index=i, rejection=Rejection(index=i, reason="no_evidence")) for i, t in enumerate(lines)}
+    keys: dict[int, set[str]] = {}
+    assert prefix_cutoff(results, 2, keys) == 2
+    assert prefix_cutoff(results, 3, keys) == 5  # index 3 asks question 1 again
+    assert prefix_cutoff(results, 5, keys) is None and set(keys) == {0, 1, 3, 4, 5}
+
+
 def test_selection_keeps_a_question_asked_twice_once():
     twice = [make_task(7, ["a"], "g1", "s1"), make_task(7, ["b"], "g2", "s2"), make_task(8, ["c"], "g3", "s3")]
     twice[1].question = "  Question 7 "
