@@ -342,10 +342,10 @@ def _python_files(state: CodeState, under: str) -> list[Path]:
 
 
 @DOMAIN.tool(meaning=Meaning(
-    takes={"name": Takes("function", "name"), "path": Takes("directory", "path")},
-    facts=(Fact("count", "the number of places the name {name} occurs in the Python files under {path}"),
-           Fact("files", "the number of Python files under {path} that mention the name {name}")),
-    items=(Items("references", phrase="the places the name {name} occurs in the Python files under {path}",
+    takes={"name": Takes("function", "name", sets={"path": "."}), "path": Takes("directory", "path")},
+    facts=(Fact("count", "the number of mentions of {name} in the Python files under {path}"),
+           Fact("files", "the number of Python files under {path} with a mention of {name}")),
+    items=(Items("references", phrase="the mentions of {name} in the Python files under {path}",
                  total="count", complete_unless="truncated",
                  attributes={"role": "kind of occurrence"}),)), kind="retrieval", examples=[
     Example({"name": "OutOfStock"},

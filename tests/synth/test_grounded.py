@@ -422,6 +422,34 @@ def test_a_path_goes_only_to_the_tools_of_the_server_whose_folder_it_is_in(worke
     assert checked >= 20
 
 
+def test_a_function_found_in_a_file_is_looked_for_across_the_workspace(worker, world, monkeypatch, tmp_path):
+    """'The number of Python files under the workspace with a mention of the function with the most parameters
+    among those defined in ...': the function a file's metrics picked is looked for in every Python file, and
+    the files that mention it are counted here from the files' syntax trees, without the tools."""
+    import ast
+
+    from dive.servers.code.seed_workspace import seed_workspace
+
+    monkeypatch.setattr(worker, "pools", {"code": worker.pools["code"]})
+    tasks = [line.task for line in worker.run(range(0, 240)) if line.task is not None]
+    found = [t for t in tasks if t.evidence.calls[t.solution[-1]].tool == "find_references"]
+    assert found, [t.question for t in tasks]
+    seed_workspace(tmp_path, world)
+    trees = [ast.parse(p.read_text()) for p in tmp_path.rglob("*.py")]
+
+    def names(tree: ast.AST) -> set[str]:
+        return {getattr(node, field) for node in ast.walk(tree)
+                for field in ("id", "attr", "name", "arg") if isinstance(getattr(node, field, None), str)}
+
+    for task in found:
+        last = task.evidence.calls[task.solution[-1]]
+        name, hop = last.arguments["name"], task.derivation[-1].hops[-1]
+        assert last.arguments["path"] == "." and "the workspace" in task.question, task.question
+        assert hop.inputs["name"].startswith("call:") and name not in task.question, task.question
+        if task.derivation[-1].rule.path == "files":
+            assert task.answer == sum(name in names(tree) for tree in trees), task.question
+
+
 def test_a_tool_that_compares_two_files_takes_two_picked_from_one_listing(worker, world, monkeypatch):
     """'The number of lines added going from the smallest file under `reports/asia` to the largest': a tool that
     takes two files gets two different things the same listing picked, the question describes both, and the
