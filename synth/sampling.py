@@ -204,12 +204,17 @@ def _taken(dive: dict, *, as_text: bool) -> set[str]:
             if isinstance(t, dict) and (as_text or not searched_as_text(t))}
 
 
+def _accepts(kinds: set[str], kind: str) -> bool:
+    """Whether arguments declared to take `kinds` take a thing of `kind` ('entity' and '@table' take any world
+    entity)."""
+    return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
+
+
 def takes_type(dive: dict, kind: str) -> bool:
     """Whether a tool's published meaning takes a thing of `kind` (a city, a folder; 'entity' and '@table' take any
     world entity)."""
     # A name searched for as text is a way on, not a way in: a walk that starts there only greps for its seed.
-    kinds = _taken(dive, as_text=False)
-    return kind in kinds or kind in TYPES and ("entity" in kinds or any(k.startswith("@") for k in kinds))
+    return _accepts(_taken(dive, as_text=False), kind)
 
 
 def yielded_kinds(dive: dict) -> set[str]:
@@ -230,7 +235,8 @@ def _finds_from(tool: Any, kind: str) -> bool:
     """Whether a tool given a thing of `kind` alone (every argument it requires takes the thing, or its table)
     names things to go on from."""
     takes = (_walked(tool.dive) or {}).get("takes") or {}
-    taking = {a for a, t in takes.items() if isinstance(t, dict) and takes_type({"meaning": {"takes": {a: t}}}, kind)}
+    taking = {a for a, t in takes.items() if isinstance(t, dict) and not searched_as_text(t)
+              and _accepts({str(t.get("type", ""))}, kind)}
     required = set((tool.input_schema or {}).get("required") or [])
     return bool(yielded_kinds(tool.dive)) and len(taking) == 1 and required <= taking | {"table"}
 
@@ -283,6 +289,30 @@ def _pick_seed(by_type: dict[str, list[SeedEntity]], rng: random.Random) -> Seed
     kinds = sorted(by_type)
     kind = rng.choices(kinds, weights=[len(by_type[k]) ** 0.5 for k in kinds])[0]
     return rng.choice(by_type[kind])
+
+
+def _add_ways_on(toolset: list[str], ways_in: set[str], catalog: ToolCatalog, rng: random.Random) -> None:
+    """Make the menu hold ways on: for each kind of thing its ways in find (the files a listing names, the cities
+    of a country), and then for what those find, two tools that take it; of the same server, for things known by
+    a path (another server sees another folder). Tools that none of this needs make room."""
+    keep, reached = set(ways_in), set(ways_in)
+    for _ in range(2):
+        wanted = sorted({(kind, "" if kind == "entity" else catalog.domain_of(n)) for n in reached
+                         for kind in yielded_kinds(catalog.tools[n].dive)})
+        reached = set()
+        for kind, domain in wanted:
+            on = [n for n in catalog.tools if domain in ("", catalog.domain_of(n))
+                  and takes_kind(catalog.tools[n].dive, kind)]
+            have = [n for n in on if n in toolset]
+            missing = [n for n in on if n not in toolset]
+            spare = [i for i, n in enumerate(toolset) if n not in keep and n not in on]
+            rng.shuffle(missing)
+            rng.shuffle(spare)
+            while len(have) < 2 and missing and spare:
+                toolset[spare.pop()] = missing[-1]
+                have.append(missing.pop())
+            keep |= set(have)
+            reached |= set(have)
 
 
 def sample_config(
@@ -343,27 +373,7 @@ def sample_config(
     finders = {n for n in takers if _finds_from(catalog.tools[n], seed.type)}
     if others and finders - set(toolset) and not finders & set(toolset):
         toolset[others.pop()] = rng.choice(sorted(finders - set(toolset)))
-    # And ways on: for each kind of thing the menu's ways in find (the files a listing names, the cities of a
-    # country), and then for what those find, two tools that take it; of the same server, for things known by a
-    # path (another server sees another folder).
-    keep = takers & set(toolset)
-    reached = set(keep)
-    for _ in range(2):
-        wanted = sorted({(kind, "" if kind == "entity" else catalog.domain_of(n)) for n in reached
-                         for kind in yielded_kinds(catalog.tools[n].dive)})
-        reached = set()
-        for kind, domain in wanted:
-            on = [n for n in names if domain in ("", catalog.domain_of(n)) and takes_kind(catalog.tools[n].dive, kind)]
-            have = [n for n in on if n in toolset]
-            missing = [n for n in on if n not in toolset]
-            spare = [i for i, n in enumerate(toolset) if n not in keep and n not in on]
-            rng.shuffle(missing)
-            rng.shuffle(spare)
-            while len(have) < 2 and missing and spare:
-                toolset[spare.pop()] = missing[-1]
-                have.append(missing.pop())
-            keep |= set(have)
-            reached |= set(have)
+    _add_ways_on(toolset, takers & set(toolset), catalog, rng)
     chosen = sample_exemplars(exemplars, rng, rng.randint(*exemplar_count), domains=entity_domains or None)
     return TaskConfig(index=index, rng_seed=rng_seed, seed=seed, toolset=sorted(toolset),
                       exemplars=[e.id for e in chosen], rounds=rounds)

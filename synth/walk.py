@@ -29,6 +29,7 @@ from .builtin import Evidence, Step, _freeze, compute_answer, solution_hops
 from .catalog import ToolCatalog
 from .meanings import Fact, Known, ResultReader, _noun_of, meaning_of, render_literal, searched_as_text
 from .records import AnswerRule, Derivation, SeedEntity
+from .sampling import yielded_kinds
 from .values import CONTROL, Value
 
 #: How many things of a list a tool is asked for, at most, so that lists come back complete.
@@ -211,14 +212,6 @@ def _takes_value(takes: dict[str, Any], thing: Known, domain: str | None) -> tup
     extra.update(takes.get("sets") or {})
     value = thing.key(by)
     return (value, extra) if value is not None else None
-
-
-def _onward(tool: ListedTool) -> bool:
-    """Whether a tool's results can name things to go on from (records, picked items, values that refer to an
-    entity), not only facts that end a walk."""
-    meaning = meaning_of(tool) or {}
-    return bool(meaning.get("records") or meaning.get("items")
-                or any(fact.get("refers_to") for fact in meaning.get("facts") or []))
 
 
 def _informative(tool: ListedTool) -> bool:
@@ -472,7 +465,8 @@ class MeaningExplorer:
             chain = self.avoid | {evidence.calls[h.call].tool for c in thing.calls for h in solution_hops(evidence, c)}
             plans = self._plans(thing)
             self.rng.shuffle(plans)
-            plans.sort(key=lambda plan: (self.tools[plan[1]].name in chain, _onward(self.tools[plan[1]]) == last,
+            plans.sort(key=lambda plan: (self.tools[plan[1]].name in chain,
+                                         bool(yielded_kinds(self.tools[plan[1]].dive)) == last,
                                          self.tools[plan[1]].name in used))
             return plans
 

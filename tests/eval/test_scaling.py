@@ -26,17 +26,18 @@ TEXTS = ['<tool_call>{"name": "run_query", "arguments": {"sql": "SELECT name FRO
 def tiny_base(world, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer Llama with a tokenizer trained on a few lines and on the world's own tables
     (nothing downloaded): tool results, which are mostly such rows and numbers, take a few characters a token
-    as with a real tokenizer, so a two-call conversation fits the experiment's max_length."""
+    as with a real tokenizer, so a conversation of two or three calls fits the experiment's max_length."""
     tables = [(world.files_root / "data" / name).read_text()[:20_000] for name in ("airports.csv", "companies.csv")]
     tokenizer = train_tokenizer(TEXTS * 20 + tables, vocab_size=1000)
-    return save_tiny_model(tmp_path_factory.mktemp("base") / "model", tiny_causal_lm(tokenizer), tokenizer)
+    model = tiny_causal_lm(tokenizer, max_positions=8192)
+    return save_tiny_model(tmp_path_factory.mktemp("base") / "model", model, tokenizer)
 
 
 def scaling_args(out: Path, model: Path, world, *extra: str) -> list[str]:
     return ["experiment", "scaling", "--out", str(out), "--model", str(model), "--world", str(world.root),
             "--tasks", str(N), "--quantity", "1,2", "--diversity-domain", "files", "--diversity-domain", "database",
             "--quantity-domain", "database", "--quantity-toolset-size", "2-3", "--id-domain", "database",
-            "--heldout-domain", "geo", "--eval-size", "3", "--max-steps", "1", "--max-length", "4096",
+            "--heldout-domain", "geo", "--eval-size", "3", "--max-steps", "1", "--max-length", "8192",
             "--max-new-tokens", "8", "--max-turns", "1", "--no-embedding-metrics", "--bench", "bfcl-simple",
             "--bench-n", "2", *extra]
 
