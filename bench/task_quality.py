@@ -113,6 +113,8 @@ def main() -> None:
           f"facts: {len(used & answering)}; never used of those: {', '.join(sorted(answering - used)) or 'none'}")
     print(f"hops verification found skippable (rejected): {skippable}; in accepted tasks: 0 by construction")
     print(f"domain mix: {json.dumps(stats.domain_mix)}")
+    yes_no = [t.answer for t in tasks if isinstance(t.answer, bool)]
+    print(f"yes among yes/no answers: {sum(yes_no)} of {len(yes_no)} (a guess of 'yes' should not pay)")
     rng = random.Random(args.seed)
     print(f"\n{min(args.sample, len(tasks))} questions, at random:")
     for task in rng.sample(tasks, min(args.sample, len(tasks))):

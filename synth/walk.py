@@ -531,9 +531,12 @@ def _keep_new(evidence: Evidence, reading: Any, named: Callable[[Known], bool]) 
 
 def _answerable(fact: Fact) -> bool:
     """A value that names a thing is an answer only as the thing's name (a country code is a key, not an answer);
-    a count is asked only of two or more (that a list holds one thing or none says little, and coincides often)."""
+    a count is asked only of two or more (that a list holds one thing or none says little, and coincides often);
+    text without a letter or digit (what OCR makes of a colour swatch: '>') says nothing."""
     if fact.kind == "count":
         return isinstance(fact.value, int) and fact.value >= 2
+    if isinstance(fact.value, str) and not re.search(r"\w", fact.value):
+        return False
     nothing = fact.measured or fact.phrase.startswith("the number of ")
     if fact.value == 0 and not isinstance(fact.value, bool) and nothing:
         return False  # "how many lines match" = 0, the size of an empty file: nothing found is no fact to ask about
@@ -754,6 +757,8 @@ def _comparison(evidence: Evidence, facts: list[Fact], chains: dict[int, list[An
     pairs.sort(key=lambda pair: len({h.tool for h in [*chains[pair[1][0].call], *chains[pair[2][0].call]]}),
                reverse=True)
     for attribute, (a, first), (b, second) in pairs[:4]:
+        if rng.random() < 0.5:  # either may be named first, so that a yes is no likelier than a no
+            (a, first), (b, second) = (b, second), (a, first)
         hops = sorted({h.call: h for h in [*chains[a.call], *chains[b.call]]}.values(), key=lambda h: h.call)
         names = [first.keys.get("name"), second.keys.get("name")]
         named = [n.value for n in names if n is not None and isinstance(n.value, str)]

@@ -624,6 +624,9 @@ def test_a_measurement_of_nothing_is_no_answer_but_a_world_zero_is():
     assert _answerable(Fact(1, "valid", False, "whether `x.py` is syntactically valid Python", None, None,
                             measured=True))
     assert _answerable(Fact(1, "lines", 3, "the number of lines in `a.txt`", None, None, measured=True))
+    # What OCR reads off a colour swatch is noise, not text; a word is text.
+    assert not _answerable(Fact(1, "text", ">", "the text shown in `images/swatch.png`", None, None, measured=True))
+    assert _answerable(Fact(1, "text", "Lyon 2024", "the text shown in `text/lyon.png`", None, None, measured=True))
 
 
 def test_a_fact_restating_its_pick_is_not_asked():
