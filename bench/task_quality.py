@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dive.servers import get_domain  # noqa: E402
 from dive.synth import SynthOptions, load_tasks, synthesize  # noqa: E402
 from dive.synth.metrics import diversity_stats  # noqa: E402
-from dive.synth.select import task_keys  # noqa: E402
+from dive.synth.pipeline import adds_distinct  # noqa: E402
 
 NO_BROWSER = ["files", "database", "code", "media"]
 _RECIPE = re.compile(r"\bstep \d+\b|\bthe result of\b|\bcall(ing)? the\b", re.I)
@@ -75,12 +75,7 @@ def main() -> None:
 
         def progress(results: dict) -> None:
             # Distinct tasks: one found again from another seed (the same question or solution) is not counted.
-            seen: set[str] = set()
-            distinct = 0
-            for index in sorted(i for i, r in results.items() if r.task is not None):
-                mine = keys[index] if index in keys else keys.setdefault(index, task_keys(results[index].task))
-                distinct += not mine & seen
-                seen |= mine
+            distinct = sum(new for _, new in adds_distinct(((i, results[i]) for i in sorted(results)), keys))
             batches.append((time.perf_counter(), distinct))
 
         report = synthesize(SynthOptions(n=args.n, seed=args.seed, domains=domains, embedding_metrics=False), out,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
@@ -476,24 +477,30 @@ def _append(path: Path, lines: list[CandidateLine]) -> None:
         os.close(fd)
 
 
+def adds_distinct(lines: Iterable[tuple[int, CandidateLine]], keys: dict[int, set[str]]
+                  ) -> Iterator[tuple[int, bool]]:
+    """For each (index, line) in order: whether its task is unlike every task before it (a question or solution
+    found again from another seed adds nothing; see `task_keys`). `keys` caches each index's task keys."""
+    seen: set[str] = set()
+    for index, line in lines:
+        new = False
+        if line.task is not None:
+            mine = keys[index] if index in keys else keys.setdefault(index, task_keys(line.task))
+            new = not mine & seen
+            seen |= mine
+        yield index, new
+
+
 def prefix_cutoff(results: dict[int, CandidateLine], target: int,
                   keys: dict[int, set[str]] | None = None) -> int | None:
     """The smallest m such that indices [0, m) are all finished and hold `target` accepted tasks, each unlike
-    the ones before it (a question or solution found again from another seed adds nothing; see `task_keys`).
-    `keys` caches each index's task keys between calls."""
-    keys = {} if keys is None else keys
-    seen: set[str] = set()
+    the ones before it (see `adds_distinct`, whose cache `keys` is)."""
     accepted = 0
-    m = 0
-    while m in results:
-        task = results[m].task
-        if task is not None:
-            mine = keys[m] if m in keys else keys.setdefault(m, task_keys(task))
-            accepted += not mine & seen
-            seen |= mine
-        m += 1
+    finished = ((m, results[m]) for m in itertools.takewhile(results.__contains__, itertools.count()))
+    for index, new in adds_distinct(finished, {} if keys is None else keys):
+        accepted += new
         if accepted >= target:
-            return m
+            return index + 1
     return None
 
 
